@@ -1,0 +1,30 @@
+//! Limits on what a peer may make us hold. Every peer-supplied length is checked against one of
+//! these before anything is reserved or allocated.
+
+/// Configurable bounds on peer-supplied sizes. `None` means unbounded where that is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body of one data frame (`ZMQ_MAXMSGSIZE` bounds whole messages in libzmq; we
+    /// bound both). Default: 256 MiB.
+    pub max_frame_size: u64,
+    /// Largest multipart message, summed over its parts. Default: 256 MiB.
+    pub max_message_size: u64,
+    /// Most parts in one message. Default: 4096.
+    pub max_message_parts: usize,
+    /// Largest command body (handshake commands, PING, SUBSCRIBE…). Default: 64 KiB.
+    pub max_command_size: u64,
+    /// Most properties in one metadata block. Default: 64.
+    pub max_properties: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_size: 256 << 20,
+            max_message_size: 256 << 20,
+            max_message_parts: 4096,
+            max_command_size: 64 << 10,
+            max_properties: 64,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The security mechanism plug-in traits.
+//!
+//! A [`MechanismConfig`] is shared by every connection of a socket and starts one [`Mechanism`]
+//! per connection once the peer's greeting has been read. The mechanism is a handshake state
+//! machine: the session feeds it each handshake command ([`Mechanism::handle_command`]) and
+//! drains what it wants to send ([`Mechanism::poll_command`]) and whether it wants the peer
+//! authenticated ([`Mechanism::poll_auth_request`]). When [`Mechanism::is_ready`] turns true the
+//! session consumes it with [`Mechanism::into_established`], which yields the
+//! [`MessageCodec`] for the traffic phase and what was learned about the peer.
+//!
+//! A mechanism that fails with an error the peer should hear about (an authentication refusal)
+//! queues the ERROR command before returning the error; the session sends it as a last gasp.
+
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::auth::{AuthOutcome, AuthRequest, AuthResult};
+use crate::error::Error;
+use crate::transmit::TransmitQueue;
+use crate::wire::command::Command;
+use crate::wire::frame::Frame;
+use crate::wire::greeting::{Greeting, MechanismName};
+use crate::wire::metadata::Metadata;
+
+/// What a mechanism learns when it starts.
+#[derive(Clone, Debug)]
+pub struct HandshakeContext {
+    /// Properties to send to the peer (Socket-Type, Identity, user metadata).
+    pub local_metadata: Metadata,
+    /// The peer's greeting.
+    pub peer_greeting: Greeting,
+    /// The configured ZAP domain, if any.
+    pub zap_domain: Option<String>,
+    /// Bound on the number of properties accepted from the peer.
+    pub max_properties: usize,
+    /// When the handshake started.
+    pub now: Instant,
+}
+
+/// Starts mechanisms; one per socket, shared by its connections.
+pub trait MechanismConfig: Send + Sync + fmt::Debug {
+    /// The name announced in the greeting.
+    fn name(&self) -> MechanismName;
+    /// Whether we act as the server of this mechanism (announced in the greeting).
+    fn as_server(&self) -> bool;
+    /// Starts the handshake for one connection.
+    fn start(&self, ctx: HandshakeContext) -> Result<Box<dyn Mechanism>, Error>;
+}
+
+/// One connection's handshake.
+pub trait Mechanism: Send + fmt::Debug {
+    /// Handles one handshake command from the peer.
+    fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), Error>;
+    /// The next command body to send, if any. Drained after every input.
+    #[must_use]
+    fn poll_command(&mut self) -> Option<Bytes>;
+    /// A pending request to authenticate the peer, if any. Returned once.
+    #[must_use]
+    fn poll_auth_request(&mut self) -> Option<AuthRequest>;
+    /// The answer to the request from [`Mechanism::poll_auth_request`].
+    fn handle_auth_reply(&mut self, reply: AuthResult) -> Result<(), Error>;
+    /// Whether the handshake is complete.
+    fn is_ready(&self) -> bool;
+    /// Consumes a ready mechanism.
+    fn into_established(self: Box<Self>) -> Result<Established, Error>;
+}
+
+/// What a completed handshake leaves behind.
+#[derive(Debug)]
+pub struct Established {
+    /// The traffic-phase codec.
+    pub codec: Box<dyn MessageCodec>,
+    /// The peer's properties from READY or INITIATE.
+    pub peer_metadata: Metadata,
+    /// The ZAP verdict, when the peer was authenticated.
+    pub auth: Option<AuthOutcome>,
+}
+
+/// Traffic-phase framing: the identity for NULL and PLAIN, MESSAGE boxes for CURVE.
+pub trait MessageCodec: Send + fmt::Debug {
+    /// Queues one frame (data or command) for the peer.
+    fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error>;
+    /// Opens one wire frame into the frame it carries.
+    fn open(&mut self, frame: Frame) -> Result<Frame, Error>;
+    /// How many octets a wire frame may carry beyond its plaintext (for frame limits).
+    fn overhead(&self) -> u64 {
+        0
+    }
+}
+
+/// Frames pass through unchanged (NULL, PLAIN).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityCodec;
+
+impl MessageCodec for IdentityCodec {
+    fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error> {
+        out.put_frame(frame.more, frame.command, frame.body);
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<Frame, Error> {
+        Ok(frame)
+    }
+}

@@ -1,0 +1,98 @@
+//! The outgoing byte queue. Small writes are coalesced into one buffer; a large payload is queued
+//! as its own chunk after the header that precedes it, so it is written without being copied.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::wire::frame::encode_header;
+
+/// Payloads at least this large are chained rather than copied.
+pub const CHAIN_THRESHOLD: usize = 8 * 1024;
+
+/// Bytes waiting to be written to the peer, in order.
+#[derive(Debug, Default)]
+pub struct TransmitQueue {
+    small: BytesMut,
+    chunks: VecDeque<Bytes>,
+    queued: usize,
+}
+
+impl TransmitQueue {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Total octets queued.
+    pub fn len(&self) -> usize {
+        self.queued
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Appends octets by copying them.
+    pub fn put_slice(&mut self, bytes: &[u8]) {
+        self.small.put_slice(bytes);
+        self.queued += bytes.len();
+    }
+
+    /// Appends a payload, chaining it without a copy when it is large.
+    pub fn put_bytes(&mut self, bytes: Bytes) {
+        if bytes.len() >= CHAIN_THRESHOLD {
+            self.flush_small();
+            self.queued += bytes.len();
+            self.chunks.push_back(bytes);
+        } else {
+            self.put_slice(&bytes);
+        }
+    }
+
+    /// Appends one frame: its header and body.
+    pub fn put_frame(&mut self, more: bool, command: bool, body: Bytes) {
+        let before = self.small.len();
+        encode_header(more, command, body.len(), &mut self.small);
+        self.queued += self.small.len() - before;
+        self.put_bytes(body);
+    }
+
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.chunks.push_back(self.small.split().freeze());
+        }
+    }
+
+    /// Takes the next chunk to write, oldest first.
+    #[must_use]
+    pub fn pop(&mut self) -> Option<Bytes> {
+        if self.chunks.is_empty() {
+            self.flush_small();
+        }
+        let chunk = self.chunks.pop_front()?;
+        self.queued -= chunk.len();
+        Some(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_coalesce_and_large_payloads_chain() {
+        let mut q = TransmitQueue::new();
+        q.put_frame(true, false, Bytes::from_static(b"a"));
+        let big = Bytes::from(vec![9u8; CHAIN_THRESHOLD]);
+        q.put_frame(false, false, big.clone());
+        assert_eq!(q.len(), 3 + 9 + CHAIN_THRESHOLD);
+        let first = q.pop().unwrap();
+        assert_eq!(&first[..], b"\x01\x01a\x02\x00\x00\x00\x00\x00\x00\x20\x00");
+        let second = q.pop().unwrap();
+        assert_eq!(second.as_ptr(), big.as_ptr(), "large payload is not copied");
+        assert!(q.pop().is_none());
+        assert!(q.is_empty());
+    }
+}

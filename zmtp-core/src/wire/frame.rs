@@ -1,0 +1,386 @@
+//! ZMTP frames (RFC 23 §"Framing").
+//!
+//! ```text
+//! frame        = short-size-frame / long-size-frame
+//! flags        = %x00-07            ; bit 0 MORE, bit 1 LONG, bit 2 COMMAND; bits 3-7 reserved
+//! short-frame  = flags(LONG=0) OCTET       body
+//! long-frame   = flags(LONG=1) 8OCTET(BE)  body
+//! ```
+//!
+//! [`FrameDecoder`] is a resumable state machine over a `BytesMut`: it survives any split of its
+//! input, checks the announced size against the configured limit *before* reserving a byte, and
+//! hands bodies out without copying (`split_to(n).freeze()`).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{Error, Limit, ProtocolError};
+
+/// Flag bit: more frames of this message follow.
+pub const FLAG_MORE: u8 = 0x01;
+/// Flag bit: the size is 8 octets.
+pub const FLAG_LONG: u8 = 0x02;
+/// Flag bit: this frame is a command.
+pub const FLAG_COMMAND: u8 = 0x04;
+const RESERVED: u8 = !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND);
+
+/// One frame as it travels: a data frame (possibly with MORE) or a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// MORE flag (never set on a command).
+    pub more: bool,
+    /// COMMAND flag.
+    pub command: bool,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// A data frame.
+    pub fn data(body: Bytes, more: bool) -> Frame {
+        Frame {
+            more,
+            command: false,
+            body,
+        }
+    }
+
+    /// A command frame.
+    pub fn command(body: Bytes) -> Frame {
+        Frame {
+            more: false,
+            command: true,
+            body,
+        }
+    }
+}
+
+/// Writes a frame header for a body of `len` octets: short form up to 255, long form above.
+pub fn encode_header(more: bool, command: bool, len: usize, out: &mut impl BufMut) {
+    let mut flags = 0;
+    if more {
+        flags |= FLAG_MORE;
+    }
+    if command {
+        flags |= FLAG_COMMAND;
+    }
+    if len > 255 {
+        out.put_u8(flags | FLAG_LONG);
+        out.put_u64(len as u64);
+    } else {
+        out.put_u8(flags);
+        out.put_u8(len as u8);
+    }
+}
+
+/// Header length for a body of `len` octets.
+pub fn header_len(len: usize) -> usize {
+    if len > 255 {
+        9
+    } else {
+        2
+    }
+}
+
+/// Writes a whole frame (header and body) into `out`.
+pub fn encode_frame(frame: &Frame, out: &mut BytesMut) {
+    out.reserve(header_len(frame.body.len()) + frame.body.len());
+    encode_header(frame.more, frame.command, frame.body.len(), out);
+    out.put_slice(&frame.body);
+}
+
+#[derive(Clone, Copy, Debug)]
+enum DecodeState {
+    Head,
+    Size { flags: u8 },
+    Body { flags: u8, len: usize },
+}
+
+/// Size bounds applied by [`FrameDecoder::decode`] to the next frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest data frame body, already reduced to what the current message may still take.
+    pub max_data: u64,
+    /// Largest command body.
+    pub max_command: u64,
+    /// Whether the data limit was imposed by the message budget (for the error report).
+    pub data_limit_is_message: bool,
+}
+
+/// Resumable frame decoder.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    state: DecodeState,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        FrameDecoder {
+            state: DecodeState::Head,
+        }
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder waiting for a frame header.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the decoder is between frames (no partial frame consumed).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, DecodeState::Head)
+    }
+
+    /// Decodes at most one frame from the front of `src`. Returns `Ok(None)` when more input is
+    /// needed; consumed header octets are remembered, so the next call resumes where this stopped.
+    pub fn decode(
+        &mut self,
+        src: &mut BytesMut,
+        limits: FrameLimits,
+    ) -> Result<Option<Frame>, Error> {
+        loop {
+            match self.state {
+                DecodeState::Head => {
+                    if src.is_empty() {
+                        return Ok(None);
+                    }
+                    let flags = src.get_u8();
+                    // RFC 23: bits 7-3 of the flags octet are reserved and "SHALL be zero".
+                    if flags & RESERVED != 0 {
+                        return Err(ProtocolError::ReservedFlags { flags }.into());
+                    }
+                    // RFC 23: a command "consists of a single frame": MORE is not allowed on it.
+                    if flags & FLAG_COMMAND != 0 && flags & FLAG_MORE != 0 {
+                        return Err(ProtocolError::CommandWithMore.into());
+                    }
+                    self.state = DecodeState::Size { flags };
+                }
+                DecodeState::Size { flags } => {
+                    let len = if flags & FLAG_LONG != 0 {
+                        if src.len() < 8 {
+                            return Ok(None);
+                        }
+                        src.get_u64()
+                    } else {
+                        if src.is_empty() {
+                            return Ok(None);
+                        }
+                        u64::from(src.get_u8())
+                    };
+                    // Check against the limit before anything is reserved for the body.
+                    let (limit, what) = if flags & FLAG_COMMAND != 0 {
+                        (limits.max_command, Limit::CommandSize)
+                    } else if limits.data_limit_is_message {
+                        (limits.max_data, Limit::MessageSize)
+                    } else {
+                        (limits.max_data, Limit::FrameSize)
+                    };
+                    if len > limit {
+                        return Err(Error::LimitExceeded {
+                            what,
+                            limit,
+                            actual: len,
+                        });
+                    }
+                    // `len <= limit`, and a limit above usize::MAX cannot be honoured anyway.
+                    let len = usize::try_from(len).map_err(|_| Error::LimitExceeded {
+                        what,
+                        limit: usize::MAX as u64,
+                        actual: len,
+                    })?;
+                    if src.len() < len {
+                        src.reserve(len - src.len());
+                    }
+                    self.state = DecodeState::Body { flags, len };
+                }
+                DecodeState::Body { flags, len } => {
+                    if src.len() < len {
+                        return Ok(None);
+                    }
+                    let body = src.split_to(len).freeze();
+                    self.state = DecodeState::Head;
+                    return Ok(Some(Frame {
+                        more: flags & FLAG_MORE != 0,
+                        command: flags & FLAG_COMMAND != 0,
+                        body,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// How many more octets the current frame needs, when known (for read sizing).
+    pub fn bytes_wanted(&self, buffered: usize) -> usize {
+        match self.state {
+            DecodeState::Head => 1usize.saturating_sub(buffered),
+            DecodeState::Size { flags } => {
+                (if flags & FLAG_LONG != 0 { 8usize } else { 1 }).saturating_sub(buffered)
+            }
+            DecodeState::Body { len, .. } => len.saturating_sub(buffered),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: FrameLimits = FrameLimits {
+        max_data: 1 << 20,
+        max_command: 1024,
+        data_limit_is_message: false,
+    };
+
+    fn decode_all(wire: &[u8]) -> Result<Vec<Frame>, Error> {
+        let mut d = FrameDecoder::new();
+        let mut src = BytesMut::from(wire);
+        let mut out = vec![];
+        while let Some(f) = d.decode(&mut src, LIMITS)? {
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn short_data_frame_bytes() {
+        let mut out = BytesMut::new();
+        encode_frame(&Frame::data(Bytes::from_static(b"hi"), false), &mut out);
+        assert_eq!(&out[..], b"\x00\x02hi");
+        let mut out = BytesMut::new();
+        encode_frame(&Frame::data(Bytes::from_static(b"hi"), true), &mut out);
+        assert_eq!(&out[..], b"\x01\x02hi");
+    }
+
+    #[test]
+    fn command_frame_bytes() {
+        let mut out = BytesMut::new();
+        encode_frame(
+            &Frame::command(Bytes::from_static(b"\x04PING\x00\x00")),
+            &mut out,
+        );
+        assert_eq!(&out[..], b"\x04\x07\x04PING\x00\x00");
+    }
+
+    #[test]
+    fn long_frame_bytes() {
+        let body = Bytes::from(vec![7u8; 256]);
+        let mut out = BytesMut::new();
+        encode_frame(&Frame::data(body.clone(), true), &mut out);
+        assert_eq!(&out[..9], b"\x03\x00\x00\x00\x00\x00\x00\x01\x00");
+        assert_eq!(&out[9..], &body[..]);
+        let mut out = BytesMut::new();
+        encode_frame(&Frame::command(body), &mut out);
+        assert_eq!(out[0], 0x06);
+    }
+
+    #[test]
+    fn boundary_255_is_short_256_is_long() {
+        assert_eq!(header_len(255), 2);
+        assert_eq!(header_len(256), 9);
+        let mut out = BytesMut::new();
+        encode_header(false, false, 255, &mut out);
+        assert_eq!(&out[..], b"\x00\xff");
+    }
+
+    #[test]
+    fn empty_frame_round_trips() {
+        let frames = decode_all(b"\x00\x00").unwrap();
+        assert_eq!(frames, vec![Frame::data(Bytes::new(), false)]);
+    }
+
+    #[test]
+    fn long_form_for_small_body_is_accepted() {
+        // Senders may use the long form for any size.
+        let frames = decode_all(b"\x02\x00\x00\x00\x00\x00\x00\x00\x03abc").unwrap();
+        assert_eq!(frames[0].body, Bytes::from_static(b"abc"));
+    }
+
+    #[test]
+    fn every_split_decodes_the_same() {
+        let mut wire = BytesMut::new();
+        encode_frame(&Frame::data(Bytes::from_static(b"one"), true), &mut wire);
+        encode_frame(&Frame::data(Bytes::from(vec![1u8; 300]), false), &mut wire);
+        encode_frame(&Frame::command(Bytes::from_static(b"\x04PONG")), &mut wire);
+        let whole = decode_all(&wire).unwrap();
+        assert_eq!(whole.len(), 3);
+        for split in 0..wire.len() {
+            let mut d = FrameDecoder::new();
+            let mut src = BytesMut::from(&wire[..split]);
+            let mut got = vec![];
+            while let Some(f) = d.decode(&mut src, LIMITS).unwrap() {
+                got.push(f);
+            }
+            src.extend_from_slice(&wire[split..]);
+            while let Some(f) = d.decode(&mut src, LIMITS).unwrap() {
+                got.push(f);
+            }
+            assert_eq!(got, whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn reserved_flag_bits_are_refused() {
+        for flags in [0x08u8, 0x10, 0x80, 0xFF] {
+            let err = decode_all(&[flags, 0]).unwrap_err();
+            assert!(matches!(
+                err,
+                Error::Protocol(ProtocolError::ReservedFlags { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn more_on_a_command_is_refused() {
+        assert_eq!(
+            decode_all(b"\x05\x00").unwrap_err(),
+            Error::Protocol(ProtocolError::CommandWithMore)
+        );
+    }
+
+    #[test]
+    fn huge_length_is_refused_without_allocating() {
+        // 2^63: must be refused from the header alone, never reserved.
+        let mut src = BytesMut::from(&b"\x02\x80\x00\x00\x00\x00\x00\x00\x00"[..]);
+        let cap_before = src.capacity();
+        let err = FrameDecoder::new().decode(&mut src, LIMITS).unwrap_err();
+        assert_eq!(
+            err,
+            Error::LimitExceeded {
+                what: Limit::FrameSize,
+                limit: 1 << 20,
+                actual: 1 << 63
+            }
+        );
+        assert!(src.capacity() <= cap_before.max(64));
+        // u64::MAX likewise, for an unbounded-looking limit.
+        let mut src = BytesMut::from(&b"\x02\xff\xff\xff\xff\xff\xff\xff\xff"[..]);
+        let limits = FrameLimits {
+            max_data: u64::MAX - 1,
+            ..LIMITS
+        };
+        assert!(FrameDecoder::new().decode(&mut src, limits).is_err());
+    }
+
+    #[test]
+    fn oversized_command_is_refused() {
+        let err = decode_all(b"\x06\x00\x00\x00\x00\x00\x00\x04\x01").unwrap_err();
+        assert!(matches!(
+            err,
+            Error::LimitExceeded {
+                what: Limit::CommandSize,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn body_is_zero_copy() {
+        let mut src = BytesMut::from(&b"\x00\x05hello"[..]);
+        let ptr = src.as_ptr();
+        let f = FrameDecoder::new()
+            .decode(&mut src, LIMITS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.body.as_ptr(), ptr.wrapping_add(2));
+    }
+}
