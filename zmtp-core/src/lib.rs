@@ -27,6 +27,7 @@ pub mod limits;
 pub mod mechanism;
 pub mod session;
 pub mod socket_type;
+pub mod testing;
 pub mod transmit;
 pub mod wire;
 

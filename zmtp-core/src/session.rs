@@ -347,13 +347,11 @@ impl Session {
                         max_data: 0,
                         max_command: self.config.limits.max_command_size,
                         data_limit_is_message: false,
+                        commands_only: true,
                     };
                     let Some(frame) = hs.frames.decode(src, limits)? else {
                         return Ok(());
                     };
-                    if !frame.command {
-                        return Err(ProtocolError::DataDuringHandshake.into());
-                    }
                     let cmd = Command::parse(frame.body)?;
                     hs.mechanism.handle_command(cmd, now)?;
                     self.after_mechanism_step(now)?;
@@ -371,6 +369,7 @@ impl Session {
                         max_data: max_data.saturating_add(overhead),
                         max_command: limits.max_command_size.saturating_add(overhead),
                         data_limit_is_message,
+                        commands_only: false,
                     };
                     let Some(wire) = t.frames.decode(src, frame_limits)? else {
                         return Ok(());

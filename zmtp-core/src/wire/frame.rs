@@ -104,6 +104,8 @@ pub struct FrameLimits {
     pub max_command: u64,
     /// Whether the data limit was imposed by the message budget (for the error report).
     pub data_limit_is_message: bool,
+    /// Refuse data frames outright (during the handshake only commands may arrive).
+    pub commands_only: bool,
 }
 
 /// Resumable frame decoder.
@@ -152,6 +154,9 @@ impl FrameDecoder {
                     // RFC 23: a command "consists of a single frame": MORE is not allowed on it.
                     if flags & FLAG_COMMAND != 0 && flags & FLAG_MORE != 0 {
                         return Err(ProtocolError::CommandWithMore.into());
+                    }
+                    if limits.commands_only && flags & FLAG_COMMAND == 0 {
+                        return Err(ProtocolError::DataDuringHandshake.into());
                     }
                     self.state = DecodeState::Size { flags };
                 }
@@ -229,6 +234,7 @@ mod tests {
         max_data: 1 << 20,
         max_command: 1024,
         data_limit_is_message: false,
+        commands_only: false,
     };
 
     fn decode_all(wire: &[u8]) -> Result<Vec<Frame>, Error> {
