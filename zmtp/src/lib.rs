@@ -1,1 +1,33 @@
-//! placeholder
+//! Pure-Rust ZeroMQ sockets over tokio: ZMTP 3.x with NULL, PLAIN and CURVE security.
+//!
+//! ```text
+//! Socket (pattern policy) ──► per-peer channels ──► connection tasks ──► TCP / IPC
+//!        ▲                                           │  (zmtp_core::Session:
+//!        └──── shared incoming channel ◄─────────────┘   greeting, handshake, frames)
+//! ```
+//!
+//! Each connection runs in its own task, driving the sans-IO `zmtp_core::Session`. Sockets route
+//! messages between the application and their connections as their type demands (round robin,
+//! routing ids, envelopes, subscriptions). Channel bounds are the high-water marks.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod connection;
+pub mod endpoint;
+mod error;
+mod message;
+pub mod monitor;
+mod options;
+mod peers;
+mod socket;
+
+pub use endpoint::Endpoint;
+pub use error::SocketError;
+pub use message::Message;
+pub use monitor::{MonitorEvent, SocketEvent};
+pub use options::SocketOptions;
+pub use socket::Socket;
+pub use zmtp_core::{self as core, Heartbeat, Limits, Metadata, SocketType};
+pub use zmtp_mechanisms as mechanisms;
+pub use zmtp_zap as zap;

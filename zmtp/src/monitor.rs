@@ -1,0 +1,40 @@
+//! Socket monitor events, with libzmq's names and values.
+
+use tokio::sync::mpsc;
+pub use zmtp_core::MonitorEvent;
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketEvent {
+    /// What happened.
+    pub event: MonitorEvent,
+    /// libzmq's value: a protocol error code, a ZAP status, or 0.
+    pub value: u32,
+    /// The endpoint concerned (`tcp://ip:port`).
+    pub endpoint: String,
+}
+
+/// Fan-out to the monitor, if any. Events are dropped when the monitor falls behind.
+#[derive(Debug, Default)]
+pub(crate) struct MonitorSink {
+    tx: std::sync::Mutex<Option<mpsc::Sender<SocketEvent>>>,
+}
+
+impl MonitorSink {
+    pub(crate) fn attach(&self, capacity: usize) -> mpsc::Receiver<SocketEvent> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    pub(crate) fn emit(&self, event: MonitorEvent, value: u32, endpoint: &str) {
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = guard.as_ref() {
+            let _ = tx.try_send(SocketEvent {
+                event,
+                value,
+                endpoint: endpoint.to_owned(),
+            });
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Socket options, named after libzmq's where one exists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use zmtp_core::{Heartbeat, Limits, MechanismConfig, Metadata};
+use zmtp_mechanisms::NullConfig;
+use zmtp_zap::Authenticator;
+
+/// Options of one socket. Set them before `bind`/`connect`; each connection takes a snapshot.
+#[derive(Clone, Debug)]
+pub struct SocketOptions {
+    /// Security mechanism (default NULL).
+    pub mechanism: Arc<dyn MechanismConfig>,
+    /// `ZMQ_ROUTING_ID`: sent as Identity by REQ, DEALER and ROUTER.
+    pub routing_id: Bytes,
+    /// `ZMQ_SNDHWM`: messages queued per peer before `send` waits (default 1000).
+    pub sndhwm: usize,
+    /// `ZMQ_RCVHWM`: messages queued for `recv` before connections stop reading (default 1000).
+    pub rcvhwm: usize,
+    /// Size limits (`ZMQ_MAXMSGSIZE` is `limits.max_message_size`).
+    pub limits: Limits,
+    /// `ZMQ_HANDSHAKE_IVL` (default 30 s; `None` disables).
+    pub handshake_ivl: Option<Duration>,
+    /// `ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TTL`, `ZMQ_HEARTBEAT_TIMEOUT`.
+    pub heartbeat: Heartbeat,
+    /// `ZMQ_RECONNECT_IVL` (default 100 ms).
+    pub reconnect_ivl: Duration,
+    /// `ZMQ_RECONNECT_IVL_MAX`: upper bound of the exponential backoff (default: no backoff).
+    pub reconnect_ivl_max: Option<Duration>,
+    /// `ZMQ_ZAP_DOMAIN`.
+    pub zap_domain: Option<String>,
+    /// Who answers ZAP requests. Without one, any request fails (fail closed).
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// How long a ZAP answer may take before the handshake fails (default 10 s).
+    pub zap_timeout: Duration,
+    /// `ZMQ_METADATA`: extra properties announced to peers.
+    pub metadata: Metadata,
+    /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped.
+    pub router_mandatory: bool,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            mechanism: Arc::new(NullConfig::new()),
+            routing_id: Bytes::new(),
+            sndhwm: 1000,
+            rcvhwm: 1000,
+            limits: Limits::default(),
+            handshake_ivl: Some(Duration::from_secs(30)),
+            heartbeat: Heartbeat::default(),
+            reconnect_ivl: Duration::from_millis(100),
+            reconnect_ivl_max: None,
+            zap_domain: None,
+            authenticator: None,
+            zap_timeout: Duration::from_secs(10),
+            metadata: Metadata::new(),
+            router_mandatory: false,
+        }
+    }
+}

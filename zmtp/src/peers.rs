@@ -1,0 +1,150 @@
+//! The connected peers of one socket, and the round-robin and routing-id lookups over them.
+
+use std::collections::HashMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::mpsc;
+use zmtp_core::PeerInfo;
+
+/// What a socket asks a connection task to send.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Message(Vec<Bytes>),
+    Subscription { topic: Bytes, subscribe: bool },
+}
+
+pub(crate) type PeerId = u64;
+
+#[derive(Debug)]
+pub(crate) struct PeerEntry {
+    pub(crate) tx: mpsc::Sender<Outgoing>,
+    pub(crate) routing_id: Bytes,
+    #[allow(dead_code)]
+    pub(crate) info: PeerInfo,
+    /// Topics this peer subscribed to (a multiset: each SUBSCRIBE adds one, CANCEL removes one).
+    pub(crate) subscriptions: Vec<Bytes>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Peers {
+    next_id: PeerId,
+    entries: HashMap<PeerId, PeerEntry>,
+    order: Vec<PeerId>,
+    rr: usize,
+    by_routing_id: HashMap<Bytes, PeerId>,
+    next_generated_id: u32,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Peers {
+            next_id: 1,
+            entries: HashMap::new(),
+            order: Vec::new(),
+            rr: 0,
+            by_routing_id: HashMap::new(),
+            // libzmq starts its generated routing ids at a random value; any start works.
+            next_generated_id: 0x5A5A_0000,
+        }
+    }
+}
+
+impl Peers {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Adds a peer. Its routing id is the one it announced when that is non-empty and unused,
+    /// otherwise a generated 5-octet id (`0x00` + u32), as libzmq's ROUTER does.
+    pub(crate) fn insert(&mut self, tx: mpsc::Sender<Outgoing>, info: PeerInfo) -> (PeerId, Bytes) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let routing_id =
+            if !info.routing_id.is_empty() && !self.by_routing_id.contains_key(&info.routing_id) {
+                info.routing_id.clone()
+            } else {
+                loop {
+                    let mut b = BytesMut::with_capacity(5);
+                    b.put_u8(0);
+                    b.put_u32(self.next_generated_id);
+                    self.next_generated_id = self.next_generated_id.wrapping_add(1);
+                    let candidate = b.freeze();
+                    if !self.by_routing_id.contains_key(&candidate) {
+                        break candidate;
+                    }
+                }
+            };
+        self.by_routing_id.insert(routing_id.clone(), id);
+        self.entries.insert(
+            id,
+            PeerEntry {
+                tx,
+                routing_id: routing_id.clone(),
+                info,
+                subscriptions: Vec::new(),
+            },
+        );
+        self.order.push(id);
+        (id, routing_id)
+    }
+
+    pub(crate) fn remove(&mut self, id: PeerId) {
+        if let Some(entry) = self.entries.remove(&id) {
+            self.by_routing_id.remove(&entry.routing_id);
+            self.order.retain(|&p| p != id);
+        }
+    }
+
+    /// Senders in round-robin order, starting with the next peer due.
+    pub(crate) fn round_robin(&self) -> Vec<(PeerId, mpsc::Sender<Outgoing>)> {
+        let n = self.order.len();
+        (0..n)
+            .map(|i| self.order[(self.rr + i) % n])
+            .filter_map(|id| self.entries.get(&id).map(|e| (id, e.tx.clone())))
+            .collect()
+    }
+
+    /// Moves the round-robin cursor past `id`.
+    pub(crate) fn advance_past(&mut self, id: PeerId) {
+        if let Some(pos) = self.order.iter().position(|&p| p == id) {
+            self.rr = (pos + 1) % self.order.len().max(1);
+        }
+    }
+
+    pub(crate) fn by_routing_id(&self, routing_id: &[u8]) -> Option<mpsc::Sender<Outgoing>> {
+        let id = self.by_routing_id.get(routing_id)?;
+        self.entries.get(id).map(|e| e.tx.clone())
+    }
+
+    pub(crate) fn routing_id_of(&self, id: PeerId) -> Bytes {
+        self.entries
+            .get(&id)
+            .map(|e| e.routing_id.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn entry_mut(&mut self, id: PeerId) -> Option<&mut PeerEntry> {
+        self.entries.get_mut(&id)
+    }
+
+    pub(crate) fn sender(&self, id: PeerId) -> Option<mpsc::Sender<Outgoing>> {
+        self.entries.get(&id).map(|e| e.tx.clone())
+    }
+
+    /// Senders of the peers with a subscription that prefixes `topic`.
+    pub(crate) fn subscribers(&self, topic: &[u8]) -> Vec<mpsc::Sender<Outgoing>> {
+        self.order
+            .iter()
+            .filter_map(|id| self.entries.get(id))
+            .filter(|e| e.subscriptions.iter().any(|s| topic.starts_with(s)))
+            .map(|e| e.tx.clone())
+            .collect()
+    }
+
+    pub(crate) fn all(&self) -> Vec<mpsc::Sender<Outgoing>> {
+        self.order
+            .iter()
+            .filter_map(|id| self.entries.get(id).map(|e| e.tx.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,688 @@
+//! Sockets: a socket type's routing policy over the set of its connections.
+//!
+//! ```text
+//!  Socket::send ──► pattern (round robin / routing id / subscriptions) ──► per-peer channel
+//!                                                                          (bound = SNDHWM)
+//!  Socket::recv ◄── pattern (envelopes, filters) ◄── shared incoming channel ◄── connection tasks
+//!                                                     (bound = RCVHWM)
+//! ```
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Mutex as AsyncMutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use zmtp_core::{
+    Error, Metadata, MonitorEvent, PeerInfo, ProtocolError, SessionConfig, SocketType,
+};
+
+use crate::connection::{self, ConnectionEnd};
+use crate::endpoint::Endpoint;
+use crate::error::SocketError;
+use crate::message::Message;
+use crate::monitor::{MonitorSink, SocketEvent};
+use crate::options::SocketOptions;
+use crate::peers::{Outgoing, PeerId, Peers};
+
+/// A message handed from a connection task to its socket.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) peer: PeerId,
+    pub(crate) routing_id: Bytes,
+    pub(crate) parts: Vec<Bytes>,
+    pub(crate) properties: Arc<Metadata>,
+}
+
+/// State shared by a socket and its tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) socket_type: SocketType,
+    pub(crate) options: SocketOptions,
+    pub(crate) session_config: Arc<SessionConfig>,
+    pub(crate) peers: Mutex<Peers>,
+    pub(crate) peers_changed: Notify,
+    pub(crate) incoming: mpsc::Sender<Incoming>,
+    pub(crate) monitor: MonitorSink,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    /// Our own subscriptions (SUB/XSUB), replayed to every new peer.
+    pub(crate) subscriptions: Mutex<Vec<Bytes>>,
+}
+
+impl Shared {
+    fn peers(&self) -> std::sync::MutexGuard<'_, Peers> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a peer whose handshake completed; `None` when the socket takes no more.
+    pub(crate) fn register_peer(
+        &self,
+        info: PeerInfo,
+    ) -> Option<(PeerId, mpsc::Receiver<Outgoing>)> {
+        let (tx, rx) = mpsc::channel(self.options.sndhwm.max(1));
+        {
+            let mut peers = self.peers();
+            if self.socket_type == SocketType::Pair && peers.len() >= 1 {
+                return None;
+            }
+            // New SUB/XSUB peers hear every current subscription first.
+            if matches!(self.socket_type, SocketType::Sub | SocketType::Xsub) {
+                let subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+                for topic in subs.iter() {
+                    let _ = tx.try_send(Outgoing::Subscription {
+                        topic: topic.clone(),
+                        subscribe: true,
+                    });
+                }
+            }
+            let (id, _) = peers.insert(tx, info);
+            drop(peers);
+            self.peers_changed.notify_waiters();
+            Some((id, rx))
+        }
+    }
+
+    pub(crate) fn unregister_peer(&self, id: PeerId) {
+        self.peers().remove(id);
+        self.peers_changed.notify_waiters();
+    }
+
+    pub(crate) fn routing_id_of(&self, id: PeerId) -> Bytes {
+        self.peers().routing_id_of(id)
+    }
+
+    /// A peer subscribed or cancelled (PUB/XPUB).
+    pub(crate) fn peer_subscription(&self, id: PeerId, topic: Bytes, subscribe: bool) {
+        {
+            let mut peers = self.peers();
+            let Some(entry) = peers.entry_mut(id) else {
+                return;
+            };
+            if subscribe {
+                entry.subscriptions.push(topic.clone());
+            } else if let Some(pos) = entry.subscriptions.iter().position(|t| *t == topic) {
+                entry.subscriptions.swap_remove(pos);
+            }
+        }
+        // XPUB hands subscriptions to the application as `\x01topic` / `\x00topic`.
+        if self.socket_type == SocketType::Xpub {
+            let mut body = Vec::with_capacity(topic.len() + 1);
+            body.push(u8::from(subscribe));
+            body.extend_from_slice(&topic);
+            let _ = self.incoming.try_send(Incoming {
+                peer: id,
+                routing_id: Bytes::new(),
+                parts: vec![Bytes::from(body)],
+                properties: Arc::new(Metadata::new()),
+            });
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ReqState {
+    /// The peer a request went to, while its reply is awaited.
+    awaiting: Option<PeerId>,
+}
+
+#[derive(Debug, Default)]
+struct RepState {
+    /// The peer and envelope of the request being answered.
+    replying: Option<(PeerId, Vec<Bytes>)>,
+}
+
+/// An asynchronous ZeroMQ socket.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), zmtp::SocketError> {
+/// use zmtp::{Socket, SocketType};
+/// let server = Socket::new(SocketType::Router);
+/// let endpoint = server.bind("tcp://127.0.0.1:*").await?;
+/// let client = Socket::new(SocketType::Dealer);
+/// client.connect(&endpoint).await?;
+/// client.send(["hello"]).await?;
+/// let msg = server.recv().await?; // [routing id, "hello"]
+/// server.send(vec![msg.parts()[0].clone(), "world".into()]).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Socket {
+    shared: Arc<Shared>,
+    incoming: AsyncMutex<mpsc::Receiver<Incoming>>,
+    req: AsyncMutex<ReqState>,
+    rep: AsyncMutex<RepState>,
+}
+
+impl Socket {
+    /// A socket with default options (NULL security). Needs a tokio runtime when it binds or
+    /// connects.
+    pub fn new(socket_type: SocketType) -> Socket {
+        Socket::with_options(socket_type, SocketOptions::default())
+    }
+
+    /// A socket with the given options.
+    pub fn with_options(socket_type: SocketType, options: SocketOptions) -> Socket {
+        let mut config = SessionConfig::new(socket_type, options.mechanism.clone());
+        config.routing_id = options.routing_id.clone();
+        config.limits = options.limits.clone();
+        config.handshake_timeout = options.handshake_ivl;
+        config.heartbeat = options.heartbeat;
+        config.zap_domain = options.zap_domain.clone();
+        config.metadata = options.metadata.clone();
+        let (tx, rx) = mpsc::channel(options.rcvhwm.max(1));
+        Socket {
+            shared: Arc::new(Shared {
+                socket_type,
+                session_config: Arc::new(config),
+                options,
+                peers: Mutex::new(Peers::default()),
+                peers_changed: Notify::new(),
+                incoming: tx,
+                monitor: MonitorSink::default(),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                subscriptions: Mutex::new(Vec::new()),
+            }),
+            incoming: AsyncMutex::new(rx),
+            req: AsyncMutex::new(ReqState::default()),
+            rep: AsyncMutex::new(RepState::default()),
+        }
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.shared.socket_type
+    }
+
+    /// The options the socket was built with.
+    pub fn options(&self) -> &SocketOptions {
+        &self.shared.options
+    }
+
+    /// Starts delivering monitor events (libzmq's `zmq_socket_monitor`). Events are dropped when
+    /// the receiver falls `capacity` behind.
+    pub fn monitor(&self, capacity: usize) -> mpsc::Receiver<SocketEvent> {
+        self.shared.monitor.attach(capacity)
+    }
+
+    /// Number of peers whose handshake completed and that are still connected.
+    pub fn peer_count(&self) -> usize {
+        self.shared.peers().len()
+    }
+
+    /// Waits until at least `n` peers are connected, or `timeout` passes.
+    pub async fn wait_for_peers(&self, n: usize, timeout: Duration) -> Result<(), SocketError> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let changed = self.shared.peers_changed.notified();
+                if self.peer_count() >= n {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await
+        .map_err(|_| SocketError::Timeout)
+    }
+
+    /// Binds and accepts connections in the background. Returns the bound endpoint, with the
+    /// real port when `*` or 0 was asked for.
+    pub async fn bind(&self, endpoint: &str) -> Result<String, SocketError> {
+        match endpoint.parse::<Endpoint>()? {
+            Endpoint::Tcp { host, port } => self.bind_tcp(endpoint, &host, port).await,
+            Endpoint::Ipc(path) => self.bind_ipc(endpoint, path).await,
+        }
+    }
+
+    async fn bind_tcp(&self, asked: &str, host: &str, port: u16) -> Result<String, SocketError> {
+        let shared = &self.shared;
+        let listener = match TcpListener::bind((host, port)).await {
+            Ok(l) => l,
+            Err(source) => {
+                shared.monitor.emit(MonitorEvent::BindFailed, 0, asked);
+                return Err(SocketError::Io {
+                    endpoint: asked.to_owned(),
+                    source,
+                });
+            }
+        };
+        let local = listener.local_addr().map_err(|source| SocketError::Io {
+            endpoint: asked.to_owned(),
+            source,
+        })?;
+        let bound = Endpoint::Tcp {
+            host: local.ip().to_string(),
+            port: local.port(),
+        }
+        .to_string();
+        shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
+        let shared2 = shared.clone();
+        let bound2 = bound.clone();
+        shared.tasks.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = shared2.shutdown.cancelled() => break,
+                    a = listener.accept() => a,
+                };
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
+                        let (rd, wr) = stream.into_split();
+                        let s = shared2.clone();
+                        let ep = bound2.clone();
+                        shared2.tasks.spawn(async move {
+                            let end =
+                                connection::run(s.clone(), rd, wr, peer.to_string(), ep.clone())
+                                    .await;
+                            report_end(&s, &end, &ep);
+                        });
+                    }
+                    Err(e) => {
+                        shared2.monitor.emit(MonitorEvent::AcceptFailed, 0, &bound2);
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            shared2.monitor.emit(MonitorEvent::Closed, 0, &bound2);
+        });
+        Ok(bound)
+    }
+
+    #[cfg(unix)]
+    async fn bind_ipc(&self, asked: &str, path: PathBuf) -> Result<String, SocketError> {
+        let shared = &self.shared;
+        let io_err = |source| SocketError::Io {
+            endpoint: asked.to_owned(),
+            source,
+        };
+        // libzmq removes a stale socket file before binding; so do we.
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).map_err(io_err)?;
+        let bound = asked.to_owned();
+        shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
+        let shared2 = shared.clone();
+        shared.tasks.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = shared2.shutdown.cancelled() => break,
+                    a = listener.accept() => a,
+                };
+                if let Ok((stream, _)) = accepted {
+                    shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound);
+                    let (rd, wr) = stream.into_split();
+                    let s = shared2.clone();
+                    let ep = bound.clone();
+                    shared2.tasks.spawn(async move {
+                        let end =
+                            connection::run(s.clone(), rd, wr, String::new(), ep.clone()).await;
+                        report_end(&s, &end, &ep);
+                    });
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        });
+        Ok(asked.to_owned())
+    }
+
+    #[cfg(not(unix))]
+    async fn bind_ipc(&self, _asked: &str, _path: PathBuf) -> Result<String, SocketError> {
+        Err(SocketError::Config("ipc:// needs a Unix platform".into()))
+    }
+
+    /// Connects in the background, reconnecting after a lost connection (with backoff up to
+    /// `reconnect_ivl_max`). A connection the peer refused (ERROR, failed authentication or a
+    /// protocol error) is not retried with the same credentials.
+    pub async fn connect(&self, endpoint: &str) -> Result<(), SocketError> {
+        let parsed: Endpoint = endpoint.parse()?;
+        let shared = self.shared.clone();
+        let ep = endpoint.to_owned();
+        self.shared.tasks.spawn(async move {
+            let mut delay = shared.options.reconnect_ivl;
+            loop {
+                let outcome = tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    o = connect_once(&shared, &parsed, &ep) => o,
+                };
+                match outcome {
+                    Some(end) if !should_retry(&end.error) => {
+                        tracing::info!(endpoint = %ep, error = %end.error, "not reconnecting");
+                        return;
+                    }
+                    Some(end) if end.handshake_done => delay = shared.options.reconnect_ivl,
+                    _ => {}
+                }
+                shared
+                    .monitor
+                    .emit(MonitorEvent::ConnectRetried, delay.as_millis() as u32, &ep);
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                if let Some(max) = shared.options.reconnect_ivl_max {
+                    delay = (delay * 2).min(max.max(shared.options.reconnect_ivl));
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Sends a message according to the socket type. Waits while the chosen peer's queue is at
+    /// its high-water mark, and (for PUSH, DEALER, PAIR, REQ) while no peer is connected.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SocketError> {
+        let mut parts = message.into().into_parts();
+        if parts.is_empty() {
+            return Err(SocketError::Unroutable("a message needs at least one part"));
+        }
+        let shared = &self.shared;
+        match shared.socket_type {
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => {
+                self.send_round_robin(parts).await.map(|_| ())
+            }
+            SocketType::Req => {
+                let mut req = self.req.lock().await;
+                if req.awaiting.is_some() {
+                    return Err(SocketError::Unroutable(
+                        "REQ must receive the reply before sending again",
+                    ));
+                }
+                parts.insert(0, Bytes::new());
+                let peer = self.send_round_robin(parts).await?;
+                req.awaiting = Some(peer);
+                Ok(())
+            }
+            SocketType::Rep => {
+                let mut rep = self.rep.lock().await;
+                let Some((peer, mut envelope)) = rep.replying.take() else {
+                    return Err(SocketError::Unroutable(
+                        "REP must receive a request before replying",
+                    ));
+                };
+                envelope.extend(parts);
+                if let Some(tx) = shared.peers().sender(peer) {
+                    let _ = tx.send(Outgoing::Message(envelope)).await;
+                }
+                Ok(())
+            }
+            SocketType::Router => {
+                let routing_id = parts.remove(0);
+                if parts.is_empty() {
+                    return Err(SocketError::Unroutable(
+                        "ROUTER needs a routing id and a body",
+                    ));
+                }
+                let tx = shared.peers().by_routing_id(&routing_id);
+                match tx {
+                    Some(tx) if shared.options.router_mandatory => tx
+                        .send(Outgoing::Message(parts))
+                        .await
+                        .map_err(|_| SocketError::HostUnreachable),
+                    // Without ROUTER_MANDATORY, libzmq drops what it cannot deliver.
+                    Some(tx) => {
+                        let _ = tx.try_send(Outgoing::Message(parts));
+                        Ok(())
+                    }
+                    None if shared.options.router_mandatory => Err(SocketError::HostUnreachable),
+                    None => Ok(()),
+                }
+            }
+            SocketType::Pub | SocketType::Xpub => {
+                let subscribers = shared.peers().subscribers(&parts[0]);
+                for tx in subscribers {
+                    // PUB drops for a subscriber at its high-water mark rather than wait.
+                    let _ = tx.try_send(Outgoing::Message(parts.clone()));
+                }
+                Ok(())
+            }
+            SocketType::Xsub => {
+                if parts.len() == 1 && matches!(parts[0].first(), Some(0 | 1)) {
+                    let subscribe = parts[0][0] == 1;
+                    let topic = parts[0].slice(1..);
+                    self.change_subscription(topic, subscribe);
+                    return Ok(());
+                }
+                for tx in shared.peers().all() {
+                    let _ = tx.try_send(Outgoing::Message(parts.clone()));
+                }
+                Ok(())
+            }
+            SocketType::Pull | SocketType::Sub => Err(SocketError::Unsupported {
+                socket_type: shared.socket_type.as_str(),
+                operation: "send",
+            }),
+            _ => Err(SocketError::Unsupported {
+                socket_type: shared.socket_type.as_str(),
+                operation: "send",
+            }),
+        }
+    }
+
+    async fn send_round_robin(&self, parts: Vec<Bytes>) -> Result<PeerId, SocketError> {
+        let shared = &self.shared;
+        let out = Outgoing::Message(parts);
+        loop {
+            let changed = shared.peers_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let candidates = shared.peers().round_robin();
+            for (id, tx) in &candidates {
+                if let Ok(permit) = tx.try_reserve() {
+                    permit.send(out);
+                    shared.peers().advance_past(*id);
+                    return Ok(*id);
+                }
+            }
+            if let Some((id, tx)) = candidates.first() {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
+                    permit = tx.reserve() => if let Ok(permit) = permit {
+                        permit.send(out);
+                        shared.peers().advance_past(*id);
+                        return Ok(*id);
+                    },
+                    _ = &mut changed => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
+                    _ = &mut changed => {}
+                }
+            }
+        }
+    }
+
+    /// Receives the next message according to the socket type. ROUTER messages start with the
+    /// sender's routing id; REQ and REP strip their envelopes.
+    pub async fn recv(&self) -> Result<Message, SocketError> {
+        let shared = &self.shared;
+        if matches!(shared.socket_type, SocketType::Push | SocketType::Pub) {
+            return Err(SocketError::Unsupported {
+                socket_type: shared.socket_type.as_str(),
+                operation: "receive",
+            });
+        }
+        let mut rx = self.incoming.lock().await;
+        loop {
+            let incoming = tokio::select! {
+                _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
+                m = rx.recv() => m.ok_or(SocketError::Closed)?,
+            };
+            let Incoming {
+                peer,
+                routing_id,
+                mut parts,
+                properties,
+            } = incoming;
+            match shared.socket_type {
+                SocketType::Router => {
+                    parts.insert(0, routing_id);
+                }
+                SocketType::Req => {
+                    let mut req = self.req.lock().await;
+                    // Only the reply from the peer we asked, with an empty delimiter, counts.
+                    if req.awaiting != Some(peer) || parts.first().is_none_or(|d| !d.is_empty()) {
+                        continue;
+                    }
+                    req.awaiting = None;
+                    parts.remove(0);
+                }
+                SocketType::Rep => {
+                    let Some(split) = parts.iter().position(|p| p.is_empty()) else {
+                        continue; // no delimiter: not a request
+                    };
+                    let body = parts.split_off(split + 1);
+                    self.rep.lock().await.replying = Some((peer, parts));
+                    parts = body;
+                }
+                SocketType::Sub => {
+                    let subs = shared
+                        .subscriptions
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if !subs.iter().any(|s| parts[0].starts_with(s)) {
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            return Ok(Message::with_properties(parts, properties));
+        }
+    }
+
+    /// SUB/XSUB: subscribe to messages whose first frame starts with `topic` (empty = all).
+    pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<(), SocketError> {
+        self.require_subscriber("subscribe")?;
+        self.change_subscription(topic.into(), true);
+        Ok(())
+    }
+
+    /// SUB/XSUB: remove one subscription to `topic`.
+    pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<(), SocketError> {
+        self.require_subscriber("unsubscribe")?;
+        self.change_subscription(topic.into(), false);
+        Ok(())
+    }
+
+    fn require_subscriber(&self, operation: &'static str) -> Result<(), SocketError> {
+        if matches!(self.shared.socket_type, SocketType::Sub | SocketType::Xsub) {
+            Ok(())
+        } else {
+            Err(SocketError::Unsupported {
+                socket_type: self.shared.socket_type.as_str(),
+                operation,
+            })
+        }
+    }
+
+    fn change_subscription(&self, topic: Bytes, subscribe: bool) {
+        let shared = &self.shared;
+        {
+            let mut subs = shared
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if subscribe {
+                subs.push(topic.clone());
+            } else if let Some(pos) = subs.iter().position(|t| *t == topic) {
+                subs.swap_remove(pos);
+            } else {
+                return;
+            }
+        }
+        for tx in shared.peers().all() {
+            let _ = tx.try_send(Outgoing::Subscription {
+                topic: topic.clone(),
+                subscribe,
+            });
+        }
+    }
+
+    /// Closes the socket: stops listening and connecting, ends every connection, and waits up to
+    /// `linger` for the tasks to finish writing.
+    pub async fn close(self, linger: Duration) {
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        let _ = tokio::time::timeout(linger, self.shared.tasks.wait()).await;
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
+async fn connect_once(
+    shared: &Arc<Shared>,
+    endpoint: &Endpoint,
+    ep: &str,
+) -> Option<ConnectionEnd> {
+    match endpoint {
+        Endpoint::Tcp { host, port } => match TcpStream::connect((host.as_str(), *port)).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                shared.monitor.emit(MonitorEvent::Connected, 0, ep);
+                let (rd, wr) = stream.into_split();
+                let end = connection::run(shared.clone(), rd, wr, peer, ep.to_owned()).await;
+                report_end(shared, &end, ep);
+                Some(end)
+            }
+            Err(e) => {
+                tracing::debug!(endpoint = %ep, error = %e, "connect failed");
+                shared.monitor.emit(MonitorEvent::ConnectDelayed, 0, ep);
+                None
+            }
+        },
+        #[cfg(unix)]
+        Endpoint::Ipc(path) => match tokio::net::UnixStream::connect(path).await {
+            Ok(stream) => {
+                shared.monitor.emit(MonitorEvent::Connected, 0, ep);
+                let (rd, wr) = stream.into_split();
+                let end =
+                    connection::run(shared.clone(), rd, wr, String::new(), ep.to_owned()).await;
+                report_end(shared, &end, ep);
+                Some(end)
+            }
+            Err(_) => {
+                shared.monitor.emit(MonitorEvent::ConnectDelayed, 0, ep);
+                None
+            }
+        },
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Whether a client should reconnect after this failure: not after the peer refused us or broke
+/// the protocol (the same credentials would fail again).
+fn should_retry(error: &Error) -> bool {
+    !matches!(
+        error,
+        Error::PeerRefused { .. }
+            | Error::AuthFailed { .. }
+            | Error::Protocol(ProtocolError::MechanismMismatch { .. })
+    ) && !matches!(error, Error::Protocol(_))
+}
+
+fn report_end(shared: &Shared, end: &ConnectionEnd, endpoint: &str) {
+    if shared.shutdown.is_cancelled() {
+        return;
+    }
+    if end.handshake_done {
+        shared.monitor.emit(MonitorEvent::Disconnected, 0, endpoint);
+    } else {
+        let (event, value) = end.error.handshake_event();
+        shared.monitor.emit(event, value, endpoint);
+        shared.monitor.emit(MonitorEvent::Disconnected, 0, endpoint);
+    }
+    tracing::debug!(endpoint, error = %end.error, "connection ended");
+}
