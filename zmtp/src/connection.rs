@@ -150,6 +150,14 @@ where
         }
         tokio::select! {
             _ = shared.shutdown.cancelled() => {
+                // Closing with linger: what the socket already queued for this peer goes out.
+                if let Some(reg) = registered.as_mut() {
+                    if shared.linger_deadline().is_some() {
+                        while let Ok(out) = reg.rx.try_recv() {
+                            apply_outgoing(&mut session, out);
+                        }
+                    }
+                }
                 break Error::Io("socket closed".into());
             }
             r = rd.read_buf(&mut rbuf) => match r {
@@ -186,12 +194,17 @@ where
         }
     };
 
-    // Last gasp: whatever the session queued before failing (an ERROR command) still goes out.
+    // Last gasp: whatever the session queued before failing (an ERROR command), or what a
+    // lingering close left to write, still goes out.
     while let Some(chunk) = session.poll_transmit() {
         pending.push_back(chunk);
     }
     if !pending.is_empty() {
-        let _ = tokio::time::timeout(LAST_GASP, async {
+        let budget = match shared.linger_deadline() {
+            Some(until) => until.saturating_duration_since(tokio::time::Instant::now()),
+            None => LAST_GASP,
+        };
+        let _ = tokio::time::timeout(budget, async {
             for chunk in pending {
                 wr.write_all(&chunk).await?;
             }

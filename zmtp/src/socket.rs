@@ -51,6 +51,14 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Our own subscriptions (SUB/XSUB), replayed to every new peer.
     pub(crate) subscriptions: Mutex<Vec<Bytes>>,
+    /// Set by `close`: until when connections may keep flushing queued messages.
+    pub(crate) linger_until: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Shared {
+    pub(crate) fn linger_deadline(&self) -> Option<tokio::time::Instant> {
+        *self.linger_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Shared {
@@ -186,6 +194,7 @@ impl Socket {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 subscriptions: Mutex::new(Vec::new()),
+                linger_until: Mutex::new(None),
             }),
             incoming: AsyncMutex::new(rx),
             req: AsyncMutex::new(ReqState::default()),
@@ -345,10 +354,12 @@ impl Socket {
         self.shared.tasks.spawn(async move {
             let mut delay = shared.options.reconnect_ivl;
             loop {
-                let outcome = tokio::select! {
-                    _ = shared.shutdown.cancelled() => return,
-                    o = connect_once(&shared, &parsed, &ep) => o,
-                };
+                // The connection task watches for shutdown itself (to linger), so only the
+                // connect phase inside `connect_once` is raced against it.
+                if shared.shutdown.is_cancelled() {
+                    return;
+                }
+                let outcome = connect_once(&shared, &parsed, &ep).await;
                 match outcome {
                     Some(end) if !should_retry(&end.error) => {
                         tracing::info!(endpoint = %ep, error = %end.error, "not reconnecting");
@@ -602,9 +613,15 @@ impl Socket {
         }
     }
 
-    /// Closes the socket: stops listening and connecting, ends every connection, and waits up to
-    /// `linger` for the tasks to finish writing.
+    /// Closes the socket (libzmq's `ZMQ_LINGER`): stops listening and connecting, lets every
+    /// connection write the messages already queued for it for up to `linger`, then ends them.
+    /// Dropping a socket instead ends its connections at once.
     pub async fn close(self, linger: Duration) {
+        *self
+            .shared
+            .linger_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(tokio::time::Instant::now() + linger);
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
         let _ = tokio::time::timeout(linger, self.shared.tasks.wait()).await;
@@ -623,7 +640,10 @@ async fn connect_once(
     ep: &str,
 ) -> Option<ConnectionEnd> {
     match endpoint {
-        Endpoint::Tcp { host, port } => match TcpStream::connect((host.as_str(), *port)).await {
+        Endpoint::Tcp { host, port } => match tokio::select! {
+            _ = shared.shutdown.cancelled() => return None,
+            c = TcpStream::connect((host.as_str(), *port)) => c,
+        } {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
                 let peer = stream
@@ -643,7 +663,10 @@ async fn connect_once(
             }
         },
         #[cfg(unix)]
-        Endpoint::Ipc(path) => match tokio::net::UnixStream::connect(path).await {
+        Endpoint::Ipc(path) => match tokio::select! {
+            _ = shared.shutdown.cancelled() => return None,
+            c = tokio::net::UnixStream::connect(path) => c,
+        } {
             Ok(stream) => {
                 shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                 let (rd, wr) = stream.into_split();

@@ -256,3 +256,23 @@ async fn ipc_transport() {
     push.send("over ipc").await.unwrap();
     assert_eq!(recv(&pull).await, vec![Bytes::from_static(b"over ipc")]);
 }
+
+#[tokio::test]
+async fn close_with_linger_flushes_queued_messages() {
+    let pull = Socket::new(SocketType::Pull);
+    let ep = pull.bind("tcp://127.0.0.1:*").await.unwrap();
+    let push = Socket::new(SocketType::Push);
+    push.connect(&ep).await.unwrap();
+    for i in 0..500u32 {
+        push.send(Bytes::from(vec![(i % 251) as u8; 10_000]))
+            .await
+            .unwrap();
+    }
+    push.close(T).await;
+    for i in 0..500u32 {
+        assert_eq!(
+            recv(&pull).await,
+            vec![Bytes::from(vec![(i % 251) as u8; 10_000])]
+        );
+    }
+}
