@@ -1,1 +1,52 @@
-fn main() {}
+//! The `zmtp` command: ZeroMQ sockets with every security mechanism, from the shell.
+
+#![forbid(unsafe_code)]
+
+mod common;
+mod security;
+mod sendrecv;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zmtp",
+    version,
+    about = "ZeroMQ (ZMTP 3.x) sockets from the command line"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Send messages (frames as arguments, or one message per stdin line).
+    Send(sendrecv::SendArgs),
+    /// Receive and print messages.
+    Recv(sendrecv::RecvArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return common::Failure::other(format!("cannot start runtime: {e}")).exit(),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Send(args) => sendrecv::send(args).await,
+            Command::Recv(args) => sendrecv::recv(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.exit(),
+    }
+}

@@ -1,0 +1,250 @@
+//! `zmtp send` and `zmtp recv`: netcat for ZMTP.
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Args;
+use tokio::sync::mpsc;
+use zmtp::{Message, Socket, SocketType};
+
+use crate::common::{event_json, frame_json, frame_text, refusal, Failure, SocketArgs};
+use crate::security::SecurityArgs;
+
+/// How long `send` lets queued messages drain before exiting.
+const SEND_LINGER: Duration = Duration::from_secs(10);
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    zmtp recv --bind tcp://127.0.0.1:5555 --type PULL --count 1 &\n  \
+    zmtp send --connect tcp://127.0.0.1:5555 --type PUSH hello world\n  \
+    printf 'a\\nb\\n' | zmtp send --connect tcp://127.0.0.1:5555 --type PUSH")]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Send the message this many times.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub count: u64,
+    /// FRAME arguments are hex.
+    #[arg(long)]
+    pub hex: bool,
+    /// The frames of one multipart message. Without any, each stdin line is a one-frame message.
+    #[arg(value_name = "FRAME")]
+    pub frames: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    zmtp recv --bind tcp://127.0.0.1:5555 --type PULL --count 1\n  \
+    zmtp recv --connect tcp://127.0.0.1:5556 --type SUB --subscribe weather --json\n  \
+    zmtp recv --bind tcp://127.0.0.1:5557 --type REP --reply ok\n\n\
+    Each message prints on one line, frames separated by a space; a frame that is not printable \
+    UTF-8 prints as 0x followed by hex. --json prints one object a line: \
+    {\"frames\": [...], \"properties\": {...}}.")]
+pub struct RecvArgs {
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Stop after N messages.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Print one JSON object per message.
+    #[arg(long)]
+    pub json: bool,
+    /// SUB/XSUB: subscribe to PREFIX (repeatable; default: everything).
+    #[arg(long, value_name = "PREFIX")]
+    pub subscribe: Vec<String>,
+    /// REP: answer every request with TEXT instead of echoing it.
+    #[arg(long, value_name = "TEXT")]
+    pub reply: Option<String>,
+}
+
+/// Starts the socket's monitor: prints events when asked, and reports refusals on the channel.
+fn watch(socket: &Socket, print: bool) -> mpsc::Receiver<String> {
+    let mut events = socket.monitor(1024);
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if print {
+                eprintln!("{}", event_json(&ev));
+            }
+            if let Some(reason) = refusal(&ev) {
+                let _ = tx.try_send(reason);
+            }
+        }
+    });
+    rx
+}
+
+async fn build(
+    socket: &SocketArgs,
+    security: &SecurityArgs,
+) -> Result<(Arc<Socket>, mpsc::Receiver<String>), Failure> {
+    let mut options = socket.options()?;
+    security.apply(&mut options)?;
+    let s = Arc::new(Socket::with_options(socket.socket_type, options));
+    let refusals = watch(&s, socket.monitor);
+    socket.attach(&s).await?;
+    Ok((s, refusals))
+}
+
+fn decode_frame(text: &str, hex_mode: bool) -> Result<Bytes, Failure> {
+    if hex_mode {
+        hex::decode(text)
+            .map(Bytes::from)
+            .map_err(|e| Failure::usage(format!("frame {text:?} is not hex: {e}")))
+    } else {
+        Ok(Bytes::copy_from_slice(text.as_bytes()))
+    }
+}
+
+pub async fn send(args: SendArgs) -> Result<(), Failure> {
+    let mut messages: Vec<Vec<Bytes>> = Vec::new();
+    if args.frames.is_empty() {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| Failure::other(format!("reading stdin: {e}")))?;
+            messages.push(vec![decode_frame(&line, args.hex)?]);
+        }
+    } else {
+        messages.push(
+            args.frames
+                .iter()
+                .map(|f| decode_frame(f, args.hex))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if matches!(args.socket.socket_type, SocketType::Pull | SocketType::Sub) {
+        return Err(Failure::usage(format!(
+            "{} sockets cannot send",
+            args.socket.socket_type
+        )));
+    }
+    let (socket, mut refusals) = build(&args.socket, &args.security).await?;
+    let wait = args
+        .socket
+        .timeout()
+        .unwrap_or(Duration::from_secs(3600 * 24));
+    tokio::select! {
+        r = socket.wait_for_peers(1, wait) => r.map_err(|_| Failure::timeout("no peer connected in time"))?,
+        Some(reason) = refusals.recv() => return Err(Failure::refused(reason)),
+    }
+    let is_req = args.socket.socket_type == SocketType::Req;
+    for _ in 0..args.count {
+        for parts in &messages {
+            socket
+                .send(parts.clone())
+                .await
+                .map_err(|e| Failure::other(format!("send failed: {e}")))?;
+            if is_req {
+                let reply =
+                    recv_with_timeout(&socket, args.socket.timeout(), &mut refusals).await?;
+                println!("{}", line_of(&reply));
+            }
+        }
+    }
+    let socket = Arc::try_unwrap(socket).map_err(|_| Failure::other("socket still shared"))?;
+    socket.close(SEND_LINGER).await;
+    Ok(())
+}
+
+async fn recv_with_timeout(
+    socket: &Socket,
+    timeout: Option<Duration>,
+    refusals: &mut mpsc::Receiver<String>,
+) -> Result<Message, Failure> {
+    let wait = timeout.unwrap_or(Duration::from_secs(3600 * 24 * 365));
+    tokio::select! {
+        r = tokio::time::timeout(wait, socket.recv()) => match r {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(e)) => Err(Failure::other(format!("receive failed: {e}"))),
+            Err(_) => Err(Failure::timeout(format!("nothing received for {} ms", wait.as_millis()))),
+        },
+        Some(reason) = refusals.recv() => Err(Failure::refused(reason)),
+    }
+}
+
+fn line_of(message: &Message) -> String {
+    message
+        .parts()
+        .iter()
+        .map(|p| frame_text(p))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn json_of(message: &Message) -> String {
+    let mut props = serde_json::Map::new();
+    if let Some(meta) = message.properties() {
+        for p in meta.iter() {
+            // The first value for a name is the one that counts.
+            props.entry(p.name.clone()).or_insert_with(|| {
+                serde_json::Value::String(String::from_utf8_lossy(&p.value).into_owned())
+            });
+        }
+    }
+    serde_json::json!({
+        "frames": message.parts().iter().map(|p| frame_json(p)).collect::<Vec<_>>(),
+        "properties": props,
+    })
+    .to_string()
+}
+
+pub async fn recv(args: RecvArgs) -> Result<(), Failure> {
+    let st = args.socket.socket_type;
+    if matches!(st, SocketType::Push | SocketType::Pub) {
+        return Err(Failure::usage(format!("{st} sockets cannot receive")));
+    }
+    if !args.subscribe.is_empty() && !matches!(st, SocketType::Sub | SocketType::Xsub) {
+        return Err(Failure::usage("--subscribe is for SUB and XSUB sockets"));
+    }
+    let (socket, mut refusals) = build(&args.socket, &args.security).await?;
+    if matches!(st, SocketType::Sub | SocketType::Xsub) {
+        let topics = if args.subscribe.is_empty() {
+            vec![String::new()]
+        } else {
+            args.subscribe.clone()
+        };
+        for t in topics {
+            if st == SocketType::Sub {
+                socket
+                    .subscribe(Bytes::from(t.into_bytes()))
+                    .map_err(|e| Failure::other(e.to_string()))?;
+            } else {
+                let mut body = vec![1u8];
+                body.extend_from_slice(t.as_bytes());
+                socket
+                    .send(Bytes::from(body))
+                    .await
+                    .map_err(|e| Failure::other(e.to_string()))?;
+            }
+        }
+    }
+    let mut received = 0u64;
+    while args.count.is_none_or(|n| received < n) {
+        let msg = recv_with_timeout(&socket, args.socket.timeout(), &mut refusals).await?;
+        received += 1;
+        if args.json {
+            println!("{}", json_of(&msg));
+        } else {
+            println!("{}", line_of(&msg));
+        }
+        if st == SocketType::Rep {
+            let reply: Message = match &args.reply {
+                Some(text) => text.as_str().into(),
+                None => Message::new(msg.parts().to_vec()),
+            };
+            socket
+                .send(reply)
+                .await
+                .map_err(|e| Failure::other(format!("reply failed: {e}")))?;
+        }
+    }
+    if let Ok(socket) = Arc::try_unwrap(socket) {
+        socket.close(SEND_LINGER).await;
+    }
+    Ok(())
+}
