@@ -169,8 +169,8 @@ where
                 Ok(n) => pending_len -= n,
                 Err(e) => break Error::Io(e.to_string()),
             },
-            msg = recv_outgoing(&mut registered), if can_take => match msg {
-                Some(out) => {
+            msg = recv_outgoing(&mut registered), if can_take => {
+                if let Some(out) = msg {
                     apply_outgoing(&mut session, out);
                     // Batch whatever else is already queued.
                     if let Some(reg) = registered.as_mut() {
@@ -182,7 +182,6 @@ where
                         }
                     }
                 }
-                None => {}
             },
             _ = sleep_until(deadline), if deadline.is_some() => {
                 let _ = session.handle_timeout(Instant::now());

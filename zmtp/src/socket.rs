@@ -415,7 +415,8 @@ impl Socket {
                     ));
                 };
                 envelope.extend(parts);
-                if let Some(tx) = shared.peers().sender(peer) {
+                let tx = shared.peers().sender(peer);
+                if let Some(tx) = tx {
                     let _ = tx.send(Outgoing::Message(envelope)).await;
                 }
                 Ok(())
