@@ -23,6 +23,8 @@
 
 pub mod auth;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod mechanism;
 pub mod session;
