@@ -1,0 +1,155 @@
+//! CURVE's traffic phase (RFC 26 §"The MESSAGE Command"), as libzmq 4.3.5 puts it on the wire:
+//!
+//! ```text
+//! wire frame = flags %x00 (%x02 when long) + size + body      ; never MORE, never COMMAND
+//! body       = %d7 "MESSAGE" nonce box                        ; 33 octets + payload
+//! nonce      = 8OCTET                                         ; after "CurveZMQMESSAGEC"/"…S"
+//! box        = tag(16) ciphertext( inner-flags payload )      ; under the key from the handshake
+//! inner-flags: bit 0 MORE, bit 1 COMMAND, bits 2-7 zero
+//! ```
+//!
+//! The outer frame's flags are not authenticated, so they are ignored on receive: MORE and
+//! COMMAND come only from inside the box.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use zmtp_core::error::MalformedKind;
+use zmtp_core::{Command, Error, Frame, MessageCodec, ProtocolError, TransmitQueue};
+
+use super::crypto::{PrecomputedBox, Tag};
+use super::nonce::{self, ReceiveWindow, SendCounter};
+
+const NAME: &[u8; 8] = b"\x07MESSAGE";
+/// Name, short nonce and tag: where the ciphertext starts.
+const SEALED_AT: usize = 8 + 8 + 16;
+/// Octets a MESSAGE body adds to the frame it carries: name, nonce, tag, inner flags.
+pub(crate) const OVERHEAD: usize = SEALED_AT + 1;
+
+const INNER_MORE: u8 = 0x01;
+const INNER_COMMAND: u8 = 0x02;
+
+/// Seals and opens MESSAGE boxes with the key both sides agreed in the handshake.
+#[derive(Debug)]
+pub(crate) struct CurveCodec {
+    key: Box<dyn PrecomputedBox>,
+    send_prefix: &'static [u8; 16],
+    receive_prefix: &'static [u8; 16],
+    sent: SendCounter,
+    received: ReceiveWindow,
+}
+
+impl CurveCodec {
+    /// The client's codec: it sends `…MESSAGEC` and receives `…MESSAGES`.
+    pub(crate) fn client(
+        key: Box<dyn PrecomputedBox>,
+        sent: SendCounter,
+        received: ReceiveWindow,
+    ) -> CurveCodec {
+        CurveCodec {
+            key,
+            send_prefix: nonce::MESSAGE_FROM_CLIENT,
+            receive_prefix: nonce::MESSAGE_FROM_SERVER,
+            sent,
+            received,
+        }
+    }
+
+    /// The server's codec.
+    pub(crate) fn server(
+        key: Box<dyn PrecomputedBox>,
+        sent: SendCounter,
+        received: ReceiveWindow,
+    ) -> CurveCodec {
+        CurveCodec {
+            key,
+            send_prefix: nonce::MESSAGE_FROM_SERVER,
+            receive_prefix: nonce::MESSAGE_FROM_CLIENT,
+            sent,
+            received,
+        }
+    }
+
+    /// The MESSAGE body for one frame.
+    pub(crate) fn seal_body(&mut self, frame: &Frame) -> Result<Bytes, Error> {
+        let n = self.sent.take()?;
+        // The payload is copied once, into the buffer it is then encrypted in.
+        let mut body = BytesMut::with_capacity(OVERHEAD + frame.body.len());
+        body.put_slice(NAME);
+        body.put_u64(n);
+        body.put_bytes(0, 16);
+        let mut flags = 0;
+        if frame.more {
+            flags |= INNER_MORE;
+        }
+        if frame.command {
+            flags |= INNER_COMMAND;
+        }
+        body.put_u8(flags);
+        body.put_slice(&frame.body);
+        let tag = self
+            .key
+            .seal(&nonce::short(self.send_prefix, n), &mut body[SEALED_AT..])?;
+        body[16..SEALED_AT].copy_from_slice(&tag);
+        Ok(body.freeze())
+    }
+}
+
+impl MessageCodec for CurveCodec {
+    fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error> {
+        let body = self.seal_body(&frame)?;
+        // libzmq sends every MESSAGE as a plain data frame; MORE travels inside the box.
+        out.put_frame(false, false, body);
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<Frame, Error> {
+        let body = frame.body;
+        if body.len() < NAME.len() || &body[..NAME.len()] != NAME {
+            let got = Command::parse(body.clone())
+                .map(|c| c.name_lossy())
+                .unwrap_or_default();
+            return Err(ProtocolError::UnexpectedCommand {
+                expected: "MESSAGE",
+                got,
+            }
+            .into());
+        }
+        // A box holds at least its tag and the flags octet (libzmq: MALFORMED_COMMAND_MESSAGE).
+        if body.len() < OVERHEAD {
+            return Err(ProtocolError::MalformedCommand(MalformedKind::Message).into());
+        }
+        let n = nonce::read_short(&body[8..16]);
+        self.received.check(n)?;
+        let mut tag: Tag = [0; 16];
+        tag.copy_from_slice(&body[16..SEALED_AT]);
+        // Decrypt in place when we hold the only reference; otherwise copy the ciphertext once.
+        let mut sealed = match body.try_into_mut() {
+            Ok(mut whole) => {
+                whole.advance(SEALED_AT);
+                whole
+            }
+            Err(shared) => BytesMut::from(&shared[SEALED_AT..]),
+        };
+        self.key
+            .open(&nonce::short(self.receive_prefix, n), &mut sealed, &tag)?;
+        self.received.commit(n);
+        let flags = sealed.get_u8();
+        // RFC 26: flag bits 7-2 "are reserved for future use and MUST be zero".
+        if flags & !(INNER_MORE | INNER_COMMAND) != 0 {
+            return Err(ProtocolError::MalformedCommand(MalformedKind::Message).into());
+        }
+        let more = flags & INNER_MORE != 0;
+        let command = flags & INNER_COMMAND != 0;
+        if more && command {
+            return Err(ProtocolError::CommandWithMore.into());
+        }
+        Ok(Frame {
+            more,
+            command,
+            body: sealed.freeze(),
+        })
+    }
+
+    fn overhead(&self) -> u64 {
+        OVERHEAD as u64
+    }
+}

@@ -1,0 +1,228 @@
+//! The cryptography CURVE needs, behind two small object-safe traits. The handshake and the
+//! MESSAGE codec call only these; this file and `keys.rs` are the only places that name a crypto
+//! crate.
+//!
+//! - [`CurveCrypto`] is the per-socket provider: fresh transient keys, long nonces, cookie keys,
+//!   and the X25519 agreement that yields a [`PrecomputedBox`].
+//! - [`PrecomputedBox`] seals and opens NaCl boxes with a key agreed once (libsodium's
+//!   `crypto_box_beforenm`/`_afternm`), or with a cookie key (`crypto_secretbox`): the same
+//!   XSalsa20-Poly1305 construction either way.
+//!
+//! Three providers exist: [`SystemCrypto`] (the only one production constructors use), the
+//! fixed-ephemeral provider reached only through `*_for_testing_only` constructors, and a
+//! MAC-less provider behind the `fuzzing` cargo feature.
+
+use std::fmt;
+
+use crypto_box::aead::generic_array::GenericArray;
+use crypto_box::aead::{AeadInPlace, KeyInit};
+use crypto_box::SalsaBox;
+use crypto_secretbox::XSalsa20Poly1305;
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use rand_core::{OsRng, RngCore};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+use zmtp_core::{Error, ProtocolError};
+
+use super::keys::{CurvePublicKey, CurveSecretKey};
+
+/// A Poly1305 tag: the first 16 octets of every NaCl box on the wire.
+pub(crate) type Tag = [u8; 16];
+
+/// Which long nonce a provider is asked for (a fixed provider answers each differently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LongNonce {
+    /// WELCOME's 16 octets after `WELCOME-`.
+    Welcome,
+    /// The cookie's 16 octets after `COOKIE--`.
+    Cookie,
+    /// The vouch's 16 octets after `VOUCH---`.
+    Vouch,
+}
+
+/// Randomness and key agreement for one socket's CURVE connections.
+pub(crate) trait CurveCrypto: Send + Sync + fmt::Debug {
+    /// A fresh transient secret key (c' or s').
+    fn transient_secret(&self) -> Result<CurveSecretKey, Error>;
+    /// 16 unpredictable octets for a long nonce.
+    fn long_nonce(&self, purpose: LongNonce) -> Result<[u8; 16], Error>;
+    /// A box under a fresh cookie key.
+    fn cookie_box(&self) -> Result<Box<dyn PrecomputedBox>, Error>;
+    /// X25519 between `peer` and `ours`, ready to seal and open. An all-zero shared secret (the
+    /// peer sent a small-order point) is `Cryptographic`, as libsodium refuses it.
+    fn agree(
+        &self,
+        peer: &CurvePublicKey,
+        ours: &CurveSecretKey,
+    ) -> Result<Box<dyn PrecomputedBox>, Error>;
+}
+
+/// An XSalsa20-Poly1305 key in use: detached seal and open in place.
+pub(crate) trait PrecomputedBox: Send + Sync + fmt::Debug {
+    /// Encrypts `buf` in place and returns its tag.
+    fn seal(&self, nonce: &[u8; 24], buf: &mut [u8]) -> Result<Tag, Error>;
+    /// Checks `tag` and decrypts `buf` in place. On failure `buf` is left as it was and the
+    /// error is `Cryptographic`.
+    fn open(&self, nonce: &[u8; 24], buf: &mut [u8], tag: &Tag) -> Result<(), Error>;
+}
+
+fn cryptographic() -> Error {
+    ProtocolError::Cryptographic.into()
+}
+
+/// Fills `buf` from the operating system's generator.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {
+    OsRng
+        .try_fill_bytes(buf)
+        .map_err(|_| Error::Io("the system random number generator failed".into()))
+}
+
+/// Whether X25519(`ours`, `peer`) is all zeros, computed with RFC 7748's clamped scalar exactly as
+/// libsodium does (it refuses such a shared secret; RustCrypto's box does not check).
+fn shared_secret_is_zero(peer: &CurvePublicKey, ours: &CurveSecretKey) -> bool {
+    let mut shared = MontgomeryPoint(*peer.as_bytes())
+        .mul_clamped(*ours.expose())
+        .to_bytes();
+    let zero = shared.ct_eq(&[0u8; 32]);
+    shared.zeroize();
+    zero.into()
+}
+
+/// Any RustCrypto NaCl-compatible AEAD (SalsaBox, XSalsa20Poly1305) as a [`PrecomputedBox`].
+struct AeadBox<A>(A);
+
+impl<A> fmt::Debug for AeadBox<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrecomputedBox(<redacted>)")
+    }
+}
+
+impl<A> PrecomputedBox for AeadBox<A>
+where
+    A: AeadInPlace<
+            NonceSize = crypto_box::aead::consts::U24,
+            TagSize = crypto_box::aead::consts::U16,
+        > + Send
+        + Sync,
+{
+    fn seal(&self, nonce: &[u8; 24], buf: &mut [u8]) -> Result<Tag, Error> {
+        let tag = self
+            .0
+            .encrypt_in_place_detached(GenericArray::from_slice(nonce), b"", buf)
+            .map_err(|_| cryptographic())?;
+        Ok(tag.into())
+    }
+
+    fn open(&self, nonce: &[u8; 24], buf: &mut [u8], tag: &Tag) -> Result<(), Error> {
+        // The MAC is checked (in constant time) before a byte of `buf` changes.
+        self.0
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(nonce),
+                b"",
+                buf,
+                GenericArray::from_slice(tag),
+            )
+            .map_err(|_| cryptographic())
+    }
+}
+
+/// Builds a cookie box from a 32-octet key.
+pub(crate) fn cookie_box_from_key(key: &[u8; 32]) -> Box<dyn PrecomputedBox> {
+    Box::new(AeadBox(XSalsa20Poly1305::new(GenericArray::from_slice(
+        key,
+    ))))
+}
+
+/// Agrees a box key the way libsodium's `crypto_box_beforenm` does, refusing a zero secret.
+pub(crate) fn agree_box(
+    peer: &CurvePublicKey,
+    ours: &CurveSecretKey,
+) -> Result<Box<dyn PrecomputedBox>, Error> {
+    if shared_secret_is_zero(peer, ours) {
+        return Err(cryptographic());
+    }
+    let peer = crypto_box::PublicKey::from(*peer.as_bytes());
+    let ours = crypto_box::SecretKey::from(*ours.expose());
+    // X25519 and HSalsa20 once per connection; every box after this is symmetric.
+    Ok(Box::new(AeadBox(SalsaBox::new(&peer, &ours))))
+}
+
+/// The operating system's randomness and RustCrypto's XSalsa20-Poly1305.
+#[derive(Debug, Default)]
+pub(crate) struct SystemCrypto;
+
+impl CurveCrypto for SystemCrypto {
+    fn transient_secret(&self) -> Result<CurveSecretKey, Error> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        fill_random(&mut bytes[..])?;
+        Ok(CurveSecretKey::from_generated(bytes))
+    }
+
+    fn long_nonce(&self, _purpose: LongNonce) -> Result<[u8; 16], Error> {
+        let mut nonce = [0u8; 16];
+        fill_random(&mut nonce)?;
+        Ok(nonce)
+    }
+
+    fn cookie_box(&self) -> Result<Box<dyn PrecomputedBox>, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        fill_random(&mut key[..])?;
+        Ok(cookie_box_from_key(&key))
+    }
+
+    fn agree(
+        &self,
+        peer: &CurvePublicKey,
+        ours: &CurveSecretKey,
+    ) -> Result<Box<dyn PrecomputedBox>, Error> {
+        agree_box(peer, ours)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_order_points_give_a_zero_secret_and_are_refused() {
+        let ours = CurveSecretKey::from_generated(Zeroizing::new([7u8; 32]));
+        // 0 and 1 are small-order u-coordinates; so is this order-8 point.
+        let order8 =
+            hex::decode("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+                .unwrap();
+        for bytes in [
+            [0u8; 32],
+            {
+                let mut one = [0u8; 32];
+                one[0] = 1;
+                one
+            },
+            order8.try_into().unwrap(),
+        ] {
+            let peer = CurvePublicKey::from_wire(bytes);
+            assert_eq!(
+                SystemCrypto.agree(&peer, &ours).unwrap_err(),
+                Error::Protocol(ProtocolError::Cryptographic)
+            );
+        }
+    }
+
+    #[test]
+    fn seal_then_open_and_tamper() {
+        let a = CurveSecretKey::from_generated(Zeroizing::new([1u8; 32]));
+        let b = CurveSecretKey::from_generated(Zeroizing::new([2u8; 32]));
+        let ab = SystemCrypto.agree(&b.public_key(), &a).unwrap();
+        let ba = SystemCrypto.agree(&a.public_key(), &b).unwrap();
+        let nonce = [9u8; 24];
+        let mut buf = *b"attack at dawn";
+        let tag = ab.seal(&nonce, &mut buf).unwrap();
+        let sealed = buf;
+        let mut bad = tag;
+        bad[3] ^= 1;
+        assert!(ba.open(&nonce, &mut buf, &bad).is_err());
+        assert_eq!(buf, sealed, "a failed open leaves the buffer alone");
+        ba.open(&nonce, &mut buf, &tag).unwrap();
+        assert_eq!(&buf, b"attack at dawn");
+        assert_eq!(format!("{ab:?}"), "PrecomputedBox(<redacted>)");
+    }
+}

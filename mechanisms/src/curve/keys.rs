@@ -1,0 +1,202 @@
+//! CURVE keys on the API: 32 raw octets or 40 Z85 characters (RFC 32), checked when they are set.
+
+use std::fmt;
+use std::str::FromStr;
+
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::ConfigError;
+
+// TEMPORARY until the workspace's z85-codec exports decode_key/encode_key.
+mod z85_codec {
+    pub(super) fn decode_key(_text: &str) -> Result<[u8; 32], ()> {
+        Err(())
+    }
+    pub(super) fn encode_key(key: &[u8; 32]) -> String {
+        key.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Parses the forms libzmq's `zmq_setsockopt` takes for a key: 32 raw octets, 40 Z85
+/// characters, or 41 with a trailing NUL.
+fn key_from_option_bytes(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    match bytes.len() {
+        32 => {
+            let mut key = Zeroizing::new([0u8; 32]);
+            key.copy_from_slice(bytes);
+            Ok(key)
+        }
+        40 => decode_z85(bytes),
+        41 if bytes[40] == 0 => decode_z85(&bytes[..40]),
+        len => Err(ConfigError::KeyLength { len }),
+    }
+}
+
+fn decode_z85(text: &[u8]) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    let text = std::str::from_utf8(text).map_err(|_| ConfigError::KeyEncoding)?;
+    z85_codec::decode_key(text)
+        .map(Zeroizing::new)
+        .map_err(|_| ConfigError::KeyEncoding)
+}
+
+fn key_from_z85(text: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    match text.len() {
+        40 | 41 => key_from_option_bytes(text.as_bytes()),
+        len => Err(ConfigError::KeyLength { len }),
+    }
+}
+
+fn refuse_zero(key: &[u8; 32]) -> Result<(), ConfigError> {
+    if bool::from(key.ct_eq(&[0u8; 32])) {
+        return Err(ConfigError::ZeroKey);
+    }
+    Ok(())
+}
+
+/// A CURVE public key (a Curve25519 u-coordinate). Not secret: `Debug` and `Display` show Z85.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CurvePublicKey([u8; 32]);
+
+impl CurvePublicKey {
+    /// A key from its 32 octets. The all-zero key is refused.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<CurvePublicKey, ConfigError> {
+        refuse_zero(&bytes)?;
+        Ok(CurvePublicKey(bytes))
+    }
+
+    /// A key as libzmq's socket options take it: 32 raw octets, 40 Z85 characters, or 41 with a
+    /// trailing NUL.
+    pub fn from_option_bytes(bytes: &[u8]) -> Result<CurvePublicKey, ConfigError> {
+        CurvePublicKey::from_bytes(*key_from_option_bytes(bytes)?)
+    }
+
+    /// A key from 40 Z85 characters (or 41 with a trailing NUL).
+    pub fn from_z85(text: &str) -> Result<CurvePublicKey, ConfigError> {
+        CurvePublicKey::from_bytes(*key_from_z85(text)?)
+    }
+
+    /// A key as a peer sent it, unchecked: a weak key is caught by the key agreement.
+    pub(crate) fn from_wire(bytes: [u8; 32]) -> CurvePublicKey {
+        CurvePublicKey(bytes)
+    }
+
+    /// The 32 octets.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 40-character Z85 text.
+    pub fn to_z85(&self) -> String {
+        z85_codec::encode_key(&self.0).to_string()
+    }
+
+    /// Constant-time equality (for comparisons inside the handshake).
+    pub(crate) fn ct_eq(&self, other: &[u8]) -> bool {
+        other.len() == 32 && bool::from(self.0.ct_eq(other))
+    }
+}
+
+impl fmt::Debug for CurvePublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CurvePublicKey({})", self.to_z85())
+    }
+}
+
+impl fmt::Display for CurvePublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_z85())
+    }
+}
+
+impl FromStr for CurvePublicKey {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CurvePublicKey::from_z85(s)
+    }
+}
+
+/// A CURVE secret key. Wiped from memory on drop; `Debug` never prints it.
+#[derive(Clone)]
+pub struct CurveSecretKey(Zeroizing<[u8; 32]>);
+
+impl CurveSecretKey {
+    /// A key from its 32 octets. The all-zero key is refused.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<CurveSecretKey, ConfigError> {
+        let key = Zeroizing::new(bytes);
+        refuse_zero(&key)?;
+        Ok(CurveSecretKey(key))
+    }
+
+    /// A key as libzmq's socket options take it: 32 raw octets, 40 Z85 characters, or 41 with a
+    /// trailing NUL.
+    pub fn from_option_bytes(bytes: &[u8]) -> Result<CurveSecretKey, ConfigError> {
+        let key = key_from_option_bytes(bytes)?;
+        refuse_zero(&key)?;
+        Ok(CurveSecretKey(key))
+    }
+
+    /// A key from 40 Z85 characters (or 41 with a trailing NUL).
+    pub fn from_z85(text: &str) -> Result<CurveSecretKey, ConfigError> {
+        let key = key_from_z85(text)?;
+        refuse_zero(&key)?;
+        Ok(CurveSecretKey(key))
+    }
+
+    /// A key from a generator or a cookie (already held in wiped memory).
+    pub(crate) fn from_generated(bytes: Zeroizing<[u8; 32]>) -> CurveSecretKey {
+        CurveSecretKey(bytes)
+    }
+
+    /// The public key: X25519(secret, 9), with the secret clamped as RFC 7748 says.
+    pub fn public_key(&self) -> CurvePublicKey {
+        CurvePublicKey(MontgomeryPoint::mul_base_clamped(*self.0).to_bytes())
+    }
+
+    /// The secret octets. Handle with care.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 40-character Z85 text, in memory that is wiped on drop.
+    pub fn to_z85(&self) -> Zeroizing<String> {
+        Zeroizing::new(z85_codec::encode_key(&self.0).to_string())
+    }
+}
+
+impl fmt::Debug for CurveSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CurveSecretKey(<redacted>)")
+    }
+}
+
+/// A long-term key pair (libzmq's `zmq_curve_keypair`).
+#[derive(Clone, Debug)]
+pub struct CurveKeyPair {
+    /// The public half, to hand to peers.
+    pub public: CurvePublicKey,
+    /// The secret half.
+    pub secret: CurveSecretKey,
+}
+
+impl CurveKeyPair {
+    /// A fresh key pair from the operating system's random number generator.
+    pub fn generate() -> Result<CurveKeyPair, ConfigError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        super::crypto::fill_random(&mut bytes[..]).map_err(|_| ConfigError::Random)?;
+        let secret = CurveSecretKey(bytes);
+        Ok(CurveKeyPair {
+            public: secret.public_key(),
+            secret,
+        })
+    }
+
+    /// The pair for `secret`.
+    pub fn from_secret(secret: CurveSecretKey) -> CurveKeyPair {
+        CurveKeyPair {
+            public: secret.public_key(),
+            secret,
+        }
+    }
+}
