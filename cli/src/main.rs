@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod common;
+mod demo;
+mod keygen;
 mod security;
 mod sendrecv;
 
@@ -23,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a CURVE server with ZAP and a client in one process, and show what happens.
+    Demo(demo::DemoArgs),
+    /// Generate a CURVE keypair (Z85), or derive a public key.
+    Keygen(keygen::KeygenArgs),
     /// Send messages (frames as arguments, or one message per stdin line).
     Send(sendrecv::SendArgs),
     /// Receive and print messages.
@@ -41,6 +47,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Keygen(args) => keygen::run(args),
             Command::Send(args) => sendrecv::send(args).await,
             Command::Recv(args) => sendrecv::recv(args).await,
         }
