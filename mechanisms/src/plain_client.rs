@@ -272,7 +272,7 @@ mod tests {
             max_properties: 16,
             now: Instant::now(),
         };
-        let mut m = PlainClient::new(&config, &ctx);
+        let m = PlainClient::new(&config, &ctx);
         assert_eq!(
             m.outbox.front().map(|b| &b[..]),
             Some(&b"\x05HELLO\x05admin\x06secret"[..])

@@ -189,10 +189,13 @@ impl Mechanism for PlainServer {
                 self.auth_request = Some(request);
                 next
             }),
-            State::ExpectInitiate(step) => step.handle(cmd, self.max_properties).map(|next| {
-                self.outbox.push_back(encode_ready(&self.local_metadata));
+            State::ExpectInitiate(step) => {
+                let next = step.handle(cmd, self.max_properties);
+                if next.is_ok() {
+                    self.outbox.push_back(encode_ready(&self.local_metadata));
+                }
                 next
-            }),
+            }
             State::AwaitAuth(_) | State::Ready(_) => Err(nothing_expected(&cmd)),
             State::Failed(e) => Err(e),
         };
