@@ -316,3 +316,80 @@ fn vector_sizes_are_the_libzmq_sizes() {
     assert_eq!(v(&kat, "INITIATE body (292 B)").len(), 292);
     assert_eq!(v(&kat, "READY body (65 B)").len(), 65);
 }
+
+/// Everything `session` has queued.
+fn output(session: &mut zmtp_core::Session) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(chunk) = session.poll_transmit() {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+#[test]
+fn sessions_put_the_vector_frames_on_the_wire() {
+    use std::sync::Arc;
+    use zmtp_core::{Session, SessionConfig, SocketType};
+
+    let kat = vectors();
+    let now = Instant::now();
+    let client = CurveClientConfig::with_fixed_ephemerals_for_testing_only(
+        secret(CLIENT_SECRET),
+        public(SERVER_PUBLIC),
+        ephemerals(&kat, "client transient secret c'"),
+    );
+    let server = CurveServerConfig::with_fixed_ephemerals_for_testing_only(
+        secret(SERVER_SECRET),
+        ephemerals(&kat, "server transient secret s'"),
+    );
+    let mut c = Session::new(
+        Arc::new(SessionConfig::new(SocketType::Dealer, Arc::new(client))),
+        "127.0.0.1:5555",
+        now,
+    );
+    let mut s = Session::new(
+        Arc::new(SessionConfig::new(SocketType::Dealer, Arc::new(server))),
+        "127.0.0.1:40000",
+        now,
+    );
+    let mut deliver = |to: &mut Session, bytes: &[u8]| {
+        let mut inbox = BytesMut::from(bytes);
+        to.handle_input(&mut inbox, now).unwrap();
+        assert!(inbox.is_empty());
+    };
+    let client_greeting = output(&mut c);
+    let server_greeting = output(&mut s);
+    assert_eq!((client_greeting.len(), server_greeting.len()), (64, 64));
+    deliver(&mut s, &client_greeting);
+    deliver(&mut c, &server_greeting);
+    let hello = output(&mut c);
+    assert_eq!(
+        hex::encode(&hello),
+        hex::encode(v(&kat, "HELLO wire frame"))
+    );
+    deliver(&mut s, &hello);
+    let welcome = output(&mut s);
+    assert_eq!(
+        hex::encode(&welcome),
+        hex::encode(v(&kat, "WELCOME wire frame"))
+    );
+    deliver(&mut c, &welcome);
+    let initiate = output(&mut c);
+    assert_eq!(
+        hex::encode(&initiate),
+        hex::encode(v(&kat, "INITIATE wire frame"))
+    );
+    deliver(&mut s, &initiate);
+    let ready = output(&mut s);
+    assert_eq!(
+        hex::encode(&ready),
+        hex::encode(v(&kat, "READY wire frame"))
+    );
+    deliver(&mut c, &ready);
+    assert!(c.is_ready() && s.is_ready());
+    c.send_message(vec![Bytes::from_static(b"Hello")]).unwrap();
+    assert_eq!(
+        hex::encode(output(&mut c)),
+        hex::encode(v(&kat, "wire frame (libzmq sends flags 0x00)"))
+    );
+}

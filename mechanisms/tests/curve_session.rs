@@ -534,3 +534,29 @@ fn the_server_waits_for_zap_then_sends_ready() {
         .unwrap();
     assert!(p.handshake());
 }
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let server = server_mechanism();
+    let client = client_mechanism(&server);
+    let mut p = pair();
+    assert!(p.handshake());
+    for text in [
+        format!("{server:?}"),
+        format!("{client:?}"),
+        format!("{:?}", p.server.session),
+        format!("{:?}", p.client.session),
+        format!("{:?}", CurveKeyPair::generate().unwrap()),
+    ] {
+        for secret_hex in [SERVER_SECRET, CLIENT_SECRET] {
+            assert!(
+                !text
+                    .to_ascii_lowercase()
+                    .contains(&secret_hex.to_ascii_lowercase()[..16]),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("expose"));
+    }
+    assert!(format!("{client:?}").contains("<redacted>"));
+}
