@@ -37,11 +37,12 @@ pub enum PlainErrorForm {
 /// otherwise. The one switch to flip if interop with libzmq clients' monitor events matters more
 /// than RFC-following clients.
 ///
-/// Decision: [`PlainErrorForm::Rfc`]. The refusal is a refusal either way (no libzmq client
-/// completes the handshake, and libzmq treats a protocol error and an ERROR alike when deciding
-/// to reconnect); what changes is only the monitor event a libzmq client reports. The RFC form
-/// keeps every other implementation, and our own client under the current `zmtp-core` session
-/// (which parses command names before a mechanism sees them), reporting the ZAP status.
+/// Decision: [`PlainErrorForm::Rfc`]. The refusal is a refusal either way: a libzmq 4.3.5
+/// client fails the handshake with `EPROTO` whether it reads an ERROR or an unexpected command,
+/// and in both cases its session ends as a `protocol_error` without reconnecting
+/// (`session_base.cpp`, `engine_error`). What changes is only the monitor event it reports. The
+/// RFC form keeps every other implementation, and our own client under the current `zmtp-core`
+/// session (which parses command names before a mechanism sees them), reporting the ZAP status.
 pub const DEFAULT_PLAIN_ERROR_FORM: PlainErrorForm = PlainErrorForm::Rfc;
 
 /// The five octets libzmq's PLAIN code sends where `\x05ERROR` belongs.
