@@ -31,7 +31,9 @@ pub struct HandshakeContext {
     pub local_metadata: Metadata,
     /// The peer's greeting.
     pub peer_greeting: Greeting,
-    /// The configured ZAP domain, if any.
+    /// `Some` when the socket authenticates its peers through ZAP: the configured domain, or
+    /// the empty domain when only an authenticator is configured. `None`: no authentication
+    /// (PLAIN servers ask regardless, and then fail closed without a handler).
     pub zap_domain: Option<String>,
     /// Bound on the number of properties accepted from the peer.
     pub max_properties: usize,

@@ -56,6 +56,9 @@ pub struct SessionConfig {
     pub heartbeat: Heartbeat,
     /// ZAP domain.
     pub zap_domain: Option<String>,
+    /// Authenticate peers through ZAP even without a domain (the driver sets this when the
+    /// socket has an authenticator). A domain alone also turns authentication on.
+    pub authenticate: bool,
     /// Extra properties announced in READY/INITIATE (libzmq's `ZMQ_METADATA`).
     pub metadata: Metadata,
 }
@@ -71,7 +74,17 @@ impl SessionConfig {
             handshake_timeout: Some(Duration::from_secs(30)),
             heartbeat: Heartbeat::default(),
             zap_domain: None,
+            authenticate: false,
             metadata: Metadata::new(),
+        }
+    }
+
+    /// The domain mechanisms see: `Some` (possibly empty) when peers are authenticated.
+    fn handshake_zap_domain(&self) -> Option<String> {
+        if self.authenticate || self.zap_domain.is_some() {
+            Some(self.zap_domain.clone().unwrap_or_default())
+        } else {
+            None
         }
     }
 
@@ -407,7 +420,7 @@ impl Session {
         let mechanism = self.config.mechanism.start(HandshakeContext {
             local_metadata: self.config.local_metadata(),
             peer_greeting: greeting,
-            zap_domain: self.config.zap_domain.clone(),
+            zap_domain: self.config.handshake_zap_domain(),
             max_properties: self.config.limits.max_properties,
             now,
         })?;

@@ -31,7 +31,16 @@ pub struct SocketOptions {
     pub reconnect_ivl_max: Option<Duration>,
     /// `ZMQ_ZAP_DOMAIN`.
     pub zap_domain: Option<String>,
-    /// Who answers ZAP requests. Without one, any request fails (fail closed).
+    /// Who answers ZAP requests.
+    ///
+    /// When peers are authenticated (differences from libzmq marked):
+    /// - PLAIN servers always ask, and refuse every client when no authenticator is set;
+    /// - CURVE and NULL ask when an authenticator is set or `zap_domain` is set (libzmq: CURVE
+    ///   asks when a handler exists; NULL only with a domain);
+    /// - a socket with a `zap_domain` but no authenticator refuses every peer (libzmq accepts
+    ///   them unless `ZMQ_ZAP_ENFORCE_DOMAIN` is set): a domain means authentication was wanted;
+    /// - a CURVE server with neither admits any client whose keys complete the handshake, as
+    ///   libzmq does: the server key is then the only secret.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// How long a ZAP answer may take before the handshake fails (default 10 s).
     pub zap_timeout: Duration,

@@ -180,6 +180,7 @@ impl Socket {
         config.handshake_timeout = options.handshake_ivl;
         config.heartbeat = options.heartbeat;
         config.zap_domain = options.zap_domain.clone();
+        config.authenticate = options.authenticator.is_some();
         config.metadata = options.metadata.clone();
         let (tx, rx) = mpsc::channel(options.rcvhwm.max(1));
         Socket {

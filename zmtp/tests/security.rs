@@ -220,3 +220,75 @@ async fn plain_server_without_authenticator_fails_closed() {
     assert_eq!(ev.value, 0x2000_0000, "ZAP_UNSPECIFIED: no handler");
     assert_eq!(server.peer_count(), 0);
 }
+
+#[tokio::test]
+async fn curve_authenticator_without_domain_is_consulted() {
+    let server_keys = CurveKeyPair::generate().unwrap();
+    let client_keys = CurveKeyPair::generate().unwrap();
+    let mut opts = curve_server(&server_keys, [1u8; 32]);
+    opts.zap_domain = None;
+    let server = Socket::with_options(SocketType::Router, opts);
+    let mut monitor = server.monitor(64);
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = Socket::with_options(
+        SocketType::Dealer,
+        SocketOptions {
+            mechanism: Arc::new(CurveClientConfig::new(
+                client_keys.secret.clone(),
+                server_keys.public.clone(),
+            )),
+            ..Default::default()
+        },
+    );
+    client.connect(&ep).await.unwrap();
+    let ev = expect_event(&mut monitor, MonitorEvent::HandshakeFailedAuth).await;
+    assert_eq!(ev.value, 400);
+}
+
+#[tokio::test]
+async fn zap_domain_without_authenticator_refuses() {
+    let server = Socket::with_options(
+        SocketType::Pull,
+        SocketOptions {
+            zap_domain: Some("d".into()),
+            ..Default::default()
+        },
+    );
+    let mut monitor = server.monitor(64);
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = Socket::new(SocketType::Push);
+    client.connect(&ep).await.unwrap();
+    let ev = expect_event(&mut monitor, MonitorEvent::HandshakeFailedProtocol).await;
+    assert_eq!(ev.value, 0x2000_0000);
+}
+
+#[tokio::test]
+async fn curve_without_authenticator_or_domain_admits_valid_keys() {
+    let server_keys = CurveKeyPair::generate().unwrap();
+    let client_keys = CurveKeyPair::generate().unwrap();
+    let server = Socket::with_options(
+        SocketType::Pull,
+        SocketOptions {
+            mechanism: Arc::new(CurveServerConfig::new(server_keys.secret.clone())),
+            ..Default::default()
+        },
+    );
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = Socket::with_options(
+        SocketType::Push,
+        SocketOptions {
+            mechanism: Arc::new(CurveClientConfig::new(
+                client_keys.secret.clone(),
+                server_keys.public.clone(),
+            )),
+            ..Default::default()
+        },
+    );
+    client.connect(&ep).await.unwrap();
+    client.send("x").await.unwrap();
+    let m = tokio::time::timeout(T, server.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.property("User-Id"), None);
+}
