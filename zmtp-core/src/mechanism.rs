@@ -55,6 +55,13 @@ pub trait MechanismConfig: Send + Sync + fmt::Debug {
 pub trait Mechanism: Send + fmt::Debug {
     /// Handles one handshake command from the peer.
     fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), Error>;
+    /// Handles one handshake command body exactly as it arrived. The session calls this; the
+    /// default parses the name and calls [`Mechanism::handle_command`]. Override it to accept a
+    /// body that is not a well-formed command (libzmq's PLAIN `^RROR`, for one).
+    fn handle_command_body(&mut self, body: Bytes, now: Instant) -> Result<(), Error> {
+        let command = Command::parse(body)?;
+        self.handle_command(command, now)
+    }
     /// The next command body to send, if any. Drained after every input.
     #[must_use]
     fn poll_command(&mut self) -> Option<Bytes>;

@@ -365,8 +365,7 @@ impl Session {
                     let Some(frame) = hs.frames.decode(src, limits)? else {
                         return Ok(());
                     };
-                    let cmd = Command::parse(frame.body)?;
-                    hs.mechanism.handle_command(cmd, now)?;
+                    hs.mechanism.handle_command_body(frame.body, now)?;
                     self.after_mechanism_step(now)?;
                 }
                 Phase::Traffic(t) => {
