@@ -16,34 +16,39 @@ use bytes::{BufMut, Bytes, BytesMut};
 ///
 /// libzmq 4.3.5 writes its PLAIN command prefixes as C string literals, and `"\x05ERROR"` is read
 /// by the C compiler as the hex escape `\x05E` (0x5E, `^`) followed by `RROR`: its PLAIN server
-/// sends `5e 52 52 4f 52 <len> <reason>` (five octets of "name", no length octet), and its PLAIN
-/// client recognises only that form (`src/plain_common.hpp`, `plain_client.cpp`). The same bug
-/// is still on libzmq's master. Its CURVE code spells ERROR correctly.
+/// sends `5e 52 52 4f 52 <len> <reason>` (five octets of "name", no separate length octet), and
+/// its PLAIN client recognises only that form (`src/plain_common.hpp`, `plain_client.cpp`). The
+/// same literal is still on libzmq's master. Its CURVE code spells ERROR correctly (`"\5ERROR"`).
+///
+/// Our PLAIN client accepts both forms as a refusal, whatever the server sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlainErrorForm {
-    /// `\x05ERROR` + reason, as RFC 23/24 define it. Every RFC-following client (ours included)
-    /// reports the refusal as an authentication failure; a libzmq 4.3.5 PLAIN client does not
-    /// recognise it and fails with `HANDSHAKE_FAILED_PROTOCOL` / `UNEXPECTED_COMMAND`
-    /// (0x10000001) instead of `HANDSHAKE_FAILED_AUTH`. Either way the handshake fails closed.
+    /// `\x05ERROR` + reason, as RFC 23/24 define it. An RFC-following client reports the ZAP
+    /// status; a libzmq 4.3.5 PLAIN client does not recognise the command and reports
+    /// `HANDSHAKE_FAILED_PROTOCOL` / `ZMTP_UNEXPECTED_COMMAND` (0x10000001) instead of
+    /// `HANDSHAKE_FAILED_AUTH`.
     Rfc,
-    /// libzmq's `^RROR` + reason. A libzmq PLAIN client then reports
-    /// `HANDSHAKE_FAILED_AUTH` with the ZAP status, but RFC-following clients see a truncated
-    /// command (its "name length" octet is 0x5E), and so does our own client until the session
-    /// hands it raw command bodies.
+    /// libzmq's `^RROR` + reason, exactly what a libzmq PLAIN server sends: a libzmq client
+    /// reports `HANDSHAKE_FAILED_AUTH` with the ZAP status. A strictly RFC-following client
+    /// sees a malformed command (its first octet claims a 94-octet name) and fails the
+    /// handshake with a protocol error, as it already does against libzmq servers.
     Libzmq,
 }
 
 /// The form our PLAIN servers use unless [`crate::PlainServerConfig::with_error_form`] says
-/// otherwise. The one switch to flip if interop with libzmq clients' monitor events matters more
-/// than RFC-following clients.
+/// otherwise: the one switch to flip.
 ///
-/// Decision: [`PlainErrorForm::Rfc`]. The refusal is a refusal either way: a libzmq 4.3.5
-/// client fails the handshake with `EPROTO` whether it reads an ERROR or an unexpected command,
-/// and in both cases its session ends as a `protocol_error` without reconnecting
-/// (`session_base.cpp`, `engine_error`). What changes is only the monitor event it reports. The
-/// RFC form keeps every other implementation, and our own client under the current `zmtp-core`
-/// session (which parses command names before a mechanism sees them), reporting the ZAP status.
-pub const DEFAULT_PLAIN_ERROR_FORM: PlainErrorForm = PlainErrorForm::Rfc;
+/// Decision: [`PlainErrorForm::Libzmq`], deviating from RFC 23's grammar to match libzmq on the
+/// wire (interop wins). Either way the refusal fails the handshake closed: a libzmq client
+/// fails with `EPROTO` whether it reads its ERROR or an unexpected command, and its session ends
+/// as a `protocol_error` without reconnecting (`session_base.cpp`, `engine_error`). What the form
+/// decides is what the client *reports*. With the libzmq form, a libzmq client (pyzmq, czmq,
+/// cppzmq…) reports `HANDSHAKE_FAILED_AUTH` 400/500 exactly as it would against a libzmq server,
+/// and our own client reads it too; a client that only reads the RFC form gets from us what it
+/// gets from a libzmq server. The interop test against libzmq
+/// should expect `HANDSHAKE_FAILED_AUTH` with the status under this default, and
+/// `HANDSHAKE_FAILED_PROTOCOL` 0x10000001 if the constant is flipped to [`PlainErrorForm::Rfc`].
+pub const DEFAULT_PLAIN_ERROR_FORM: PlainErrorForm = PlainErrorForm::Libzmq;
 
 /// The five octets libzmq's PLAIN code sends where `\x05ERROR` belongs.
 pub(crate) const LIBZMQ_ERROR_PREFIX: &[u8; 5] = b"\x5eRROR";
@@ -90,7 +95,6 @@ pub(crate) fn encode_error(form: PlainErrorForm, status: &str) -> Bytes {
 
 /// The reason in a libzmq-form ERROR body (`^RROR` + length + reason), if `body` is one.
 /// `Some(Err)` when the prefix matches but the rest is malformed.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn parse_libzmq_error(body: &[u8]) -> Option<Result<String, zmtp_core::Error>> {
     let rest = body.strip_prefix(&LIBZMQ_ERROR_PREFIX[..])?;
     let malformed = || {

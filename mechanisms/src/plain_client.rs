@@ -170,15 +170,13 @@ impl ExpectReady {
     }
 }
 
-impl PlainClient {
+impl Mechanism for PlainClient {
     /// Takes a whole command body, before the generic command parser sees it, so that libzmq's
     /// misspelt ERROR (`^RROR`, see [`crate::PlainErrorForm`]) is read as the refusal it is.
     ///
-    /// The current `zmtp-core` session parses every handshake command itself and fails on that
-    /// body (its first octet, 0x5E, claims a 94-octet name), so the session never calls this
-    /// yet; it becomes the `Mechanism` entry point once the core hands mechanisms raw bodies.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn handle_command_body(&mut self, body: Bytes, now: Instant) -> Result<(), Error> {
+    /// The generic parser would fail on that body: its first octet, 0x5E, claims a 94-octet
+    /// name.
+    fn handle_command_body(&mut self, body: Bytes, now: Instant) -> Result<(), Error> {
         if let Some(reason) = parse_libzmq_error(&body) {
             return match &self.state {
                 State::ExpectWelcome(_) | State::ExpectReady(_) => {
@@ -197,12 +195,16 @@ impl PlainClient {
                 .into()),
             };
         }
-        let cmd = Command::parse(body)?;
-        self.handle_command(cmd, now)
+        match Command::parse(body) {
+            Ok(cmd) => self.handle_command(cmd, now),
+            Err(e) => {
+                let err = Error::from(e);
+                self.state = State::Failed(err.clone());
+                Err(err)
+            }
+        }
     }
-}
 
-impl Mechanism for PlainClient {
     fn handle_command(&mut self, cmd: Command, _now: Instant) -> Result<(), Error> {
         let state = std::mem::replace(
             &mut self.state,

@@ -234,19 +234,70 @@ fn the_server_waits_for_zap() {
     assert!(p.handshake());
 }
 
-#[test]
-fn libzmq_error_form_is_available() {
+/// The octets the server sends after its greeting when it refuses "admin"/"guess".
+fn refusal_bytes(form: Option<PlainErrorForm>) -> Vec<u8> {
     let mut server = server_config();
-    server.mechanism = Arc::new(PlainServerConfig::new().with_error_form(PlainErrorForm::Libzmq));
+    if let Some(form) = form {
+        server.mechanism = Arc::new(PlainServerConfig::new().with_error_form(form));
+    }
     let mut p = Pair::new(client_config("admin", "guess"), server);
     p.server.authenticator = Some(Box::new(admin_only));
-    assert!(!p.handshake());
-    // Until the session passes raw command bodies to mechanisms, our own client cannot read
-    // libzmq's `^RROR` (its first octet claims a 94-octet name): it sees a truncated command.
+    let mut bytes = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1];
+    bytes.extend_from_slice(b"PLAIN\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+    bytes.extend_from_slice(&[0u8; 32]);
+    bytes.extend_from_slice(b"\x04\x12\x05HELLO\x05admin\x05guess");
+    // The HELLO is accepted; the refusal comes with the ZAP answer.
+    p.inject_into_server(&bytes).unwrap();
+    assert!(matches!(
+        p.server.error,
+        Some(Error::AuthFailed { status: 400, .. })
+    ));
+    let mut out = Vec::new();
+    while let Some(chunk) = p.server.session.poll_transmit() {
+        out.extend_from_slice(&chunk);
+    }
+    out[64..].to_vec()
+}
+
+#[test]
+fn the_default_refusal_is_spelt_as_libzmq_spells_it() {
+    // libzmq 4.3.5's PLAIN server: 5e 52 52 4f 52 ("^RROR"), the reason length, the reason.
     assert_eq!(
-        p.client.error,
-        Some(Error::Protocol(ProtocolError::TruncatedCommand))
+        refusal_bytes(None),
+        b"\x04\x09\x5eRROR\x03400".to_vec(),
+        "flip DEFAULT_PLAIN_ERROR_FORM only together with this test"
     );
+    assert_eq!(
+        refusal_bytes(Some(PlainErrorForm::Rfc)),
+        b"\x04\x0a\x05ERROR\x03400".to_vec()
+    );
+    assert_eq!(
+        zmtp_mechanisms::DEFAULT_PLAIN_ERROR_FORM,
+        PlainErrorForm::Libzmq
+    );
+}
+
+#[test]
+fn our_client_reads_both_error_forms() {
+    for form in [PlainErrorForm::Libzmq, PlainErrorForm::Rfc] {
+        let mut server = server_config();
+        server.mechanism = Arc::new(PlainServerConfig::new().with_error_form(form));
+        let mut p = Pair::new(client_config("admin", "guess"), server);
+        p.server.authenticator = Some(Box::new(admin_only));
+        assert!(!p.handshake());
+        let err = p.client.error.clone().unwrap();
+        assert_eq!(
+            err,
+            Error::PeerRefused {
+                reason: "400".into()
+            },
+            "{form:?}"
+        );
+        assert_eq!(
+            err.handshake_event(),
+            (MonitorEvent::HandshakeFailedAuth, 400)
+        );
+    }
 }
 
 #[test]

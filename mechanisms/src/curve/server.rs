@@ -13,10 +13,11 @@
 //! does keep is public: C' and the cookie's nonce, so that an INITIATE replayed from another
 //! connection (whose cookie is still within its key's lifetime) is refused.
 //!
-//! **ZAP policy (for now).** With a ZAP domain on the socket, every client's long-term public key
-//! goes to ZAP (credentials = the raw 32 octets) and its answer decides. Without one, any client
+//! **ZAP policy (for now).** When the session authenticates peers (`HandshakeContext::zap_domain`
+//! is `Some`: a domain is set, or an authenticator is installed), every client's long-term public
+//! key goes to ZAP (credentials = the raw 32 octets) and its answer decides. Otherwise any client
 //! that proves its key in a valid vouch is accepted: libzmq's behaviour with
-//! `ZMQ_ZAP_ENFORCE_DOMAIN` off and no handler (the "Stonehouse" pattern: encryption, no
+//! `ZMQ_ZAP_ENFORCE_DOMAIN` off and no handler (the "Stonehouse" pattern: encryption without
 //! authorisation). The ZAP work will refine this.
 
 use std::collections::VecDeque;
