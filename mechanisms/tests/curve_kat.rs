@@ -352,7 +352,7 @@ fn sessions_put_the_vector_frames_on_the_wire() {
         "127.0.0.1:40000",
         now,
     );
-    let mut deliver = |to: &mut Session, bytes: &[u8]| {
+    let deliver = |to: &mut Session, bytes: &[u8]| {
         let mut inbox = BytesMut::from(bytes);
         to.handle_input(&mut inbox, now).unwrap();
         assert!(inbox.is_empty());
