@@ -19,6 +19,8 @@
 #![warn(missing_docs)]
 
 pub mod curve;
+#[doc(hidden)]
+pub mod fuzzing;
 mod null;
 mod plain;
 mod plain_client;
