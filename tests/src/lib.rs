@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod pyzmq;
+
 use std::path::{Path, PathBuf};
 
 /// The repository root.
