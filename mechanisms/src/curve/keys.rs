@@ -9,13 +9,74 @@ use zeroize::Zeroizing;
 
 use crate::ConfigError;
 
-// TEMPORARY until the workspace's z85-codec exports decode_key/encode_key.
+// TEMPORARY: the workspace's `z85-codec` crate is still a placeholder. Until it exports
+// `decode_key`/`encode_key`, this minimal RFC 32 codec for 32-octet keys stands in; then delete
+// this module (and nothing else changes: the calls below use the same names).
 mod z85_codec {
-    pub(super) fn decode_key(_text: &str) -> Result<[u8; 32], ()> {
-        Err(())
-    }
+    /// RFC 32's alphabet: digit value = index.
+    const ALPHABET: &[u8; 85] =
+        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+    /// 40 characters: each 4 octets (big-endian) become 5 base-85 digits, most significant first.
     pub(super) fn encode_key(key: &[u8; 32]) -> String {
-        key.iter().map(|b| format!("{b:02x}")).collect()
+        let mut out = String::with_capacity(40);
+        for c in key.chunks_exact(4) {
+            let mut value = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+            let mut digits = [0u8; 5];
+            for d in digits.iter_mut().rev() {
+                *d = ALPHABET[(value % 85) as usize];
+                value /= 85;
+            }
+            out.extend(digits.iter().map(|&d| char::from(d)));
+        }
+        out
+    }
+
+    /// The inverse; refuses a length other than 40, a character outside the alphabet, and a
+    /// 5-digit group above 2^32-1 (RFC 32).
+    pub(super) fn decode_key(text: &str) -> Result<[u8; 32], ()> {
+        let text = text.as_bytes();
+        if text.len() != 40 {
+            return Err(());
+        }
+        let mut key = [0u8; 32];
+        for (group, out) in text.chunks_exact(5).zip(key.chunks_exact_mut(4)) {
+            let mut value: u64 = 0;
+            for &c in group {
+                let digit = ALPHABET.iter().position(|&a| a == c).ok_or(())?;
+                value = value * 85 + digit as u64;
+            }
+            let value = u32::try_from(value).map_err(|_| ())?;
+            out.copy_from_slice(&value.to_be_bytes());
+        }
+        Ok(key)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn rfc_32_key_vectors() {
+            for (hex_key, z85) in [
+                (
+                    "567d7b361dc9c682ac0693bf0b2afe9c60eeeeb5a0e8bd758376d4d573cdd612",
+                    "r^/rM9M=rMToK)63O8dCvd9D<PY<7iGlC+{BiSnG",
+                ),
+                (
+                    "4E6F87E2FB6EB22A1EF5E257B75D79124949565F0B8B36A878A4F03111C96E0B",
+                    "ph+{E}!&X?9}!I]W{sm(nL8@&3Yu{wC+<*-5Y[[#",
+                ),
+            ] {
+                let key: [u8; 32] = hex::decode(hex_key).unwrap().try_into().unwrap();
+                assert_eq!(encode_key(&key), z85);
+                assert_eq!(decode_key(z85), Ok(key));
+            }
+            assert_eq!(decode_key(&"%nSc0".repeat(8)), Ok([0xFF; 32]));
+            assert!(decode_key(&"%nSc1".repeat(8)).is_err());
+            assert!(decode_key(&"abc\"d".repeat(8)).is_err());
+            assert!(decode_key("HelloWorld").is_err());
+        }
     }
 }
 
@@ -89,7 +150,7 @@ impl CurvePublicKey {
 
     /// The 40-character Z85 text.
     pub fn to_z85(&self) -> String {
-        z85_codec::encode_key(&self.0).to_string()
+        z85_codec::encode_key(&self.0)
     }
 
     /// Constant-time equality (for comparisons inside the handshake).
@@ -161,7 +222,7 @@ impl CurveSecretKey {
 
     /// The 40-character Z85 text, in memory that is wiped on drop.
     pub fn to_z85(&self) -> Zeroizing<String> {
-        Zeroizing::new(z85_codec::encode_key(&self.0).to_string())
+        Zeroizing::new(z85_codec::encode_key(&self.0))
     }
 }
 
