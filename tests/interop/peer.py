@@ -23,6 +23,7 @@ import threading
 import time
 
 import zmq
+import zmq.utils.z85
 from zmq.utils.monitor import recv_monitor_message
 
 cfg = json.loads(sys.stdin.read())
@@ -46,34 +47,43 @@ def zap_handler(spec):
     sock.linger = 0
     sock.bind("inproc://zeromq.zap.01")
     sock.rcvtimeo = 100
-    users = spec.get("users", {})
-    keys = set(spec.get("curve_keys", []))
     while not stop.is_set():
         try:
             frames = sock.recv_multipart()
         except zmq.Again:
             continue
-        version, request_id, domain, address, identity, mechanism = frames[:6]
-        creds = frames[6:]
-        ok, user = False, ""
-        if mechanism == b"PLAIN" and len(creds) == 2:
-            name, password = creds[0].decode(), creds[1].decode()
-            ok = users.get(name) == password
-            user = name
-        elif mechanism == b"CURVE" and len(creds) == 1:
-            key = zmq.utils.z85.encode(creds[0]).decode()
-            ok = key in keys
-            user = key
-        elif mechanism == b"NULL":
-            ok, user = True, "anonymous"
-        user = spec.get("user_id", user) if ok else ""
-        meta = b""
-        for name, value in spec.get("metadata", {}).items():
-            n, v = name.encode(), value.encode()
-            meta += bytes([len(n)]) + n + len(v).to_bytes(4, "big") + v
-        emit({"zap": mechanism.decode(), "ok": ok, "domain": domain.decode(), "address": address.decode()})
-        sock.send_multipart([version, request_id, b"200" if ok else b"400", b"OK" if ok else b"denied", user.encode(), meta])
+        try:
+            reply = zap_decide(spec, frames)
+        except Exception as exc:
+            emit({"zap_error": repr(exc)})
+            reply = [b"1.0", frames[1] if len(frames) > 1 else b"", b"500", repr(exc).encode()[:200], b"", b""]
+        sock.send_multipart(reply)
     sock.close()
+
+
+def zap_decide(spec, frames):
+    users = spec.get("users", {})
+    keys = set(spec.get("curve_keys", []))
+    version, request_id, domain, address, identity, mechanism = frames[:6]
+    creds = frames[6:]
+    ok, user = False, ""
+    if mechanism == b"PLAIN" and len(creds) == 2:
+        name, password = creds[0].decode(), creds[1].decode()
+        ok = users.get(name) == password
+        user = name
+    elif mechanism == b"CURVE" and len(creds) == 1:
+        key = zmq.utils.z85.encode(creds[0]).decode()
+        ok = key in keys
+        user = key
+    elif mechanism == b"NULL":
+        ok, user = True, "anonymous"
+    user = spec.get("user_id", user) if ok else ""
+    meta = b""
+    for name, value in spec.get("metadata", {}).items():
+        n, v = name.encode(), value.encode()
+        meta += bytes([len(n)]) + n + len(v).to_bytes(4, "big") + v
+    emit({"zap": mechanism.decode(), "ok": ok, "domain": domain.decode(), "address": address.decode()})
+    return [version, request_id, b"200" if ok else b"400", b"OK" if ok else b"denied", user.encode(), meta]
 
 
 if "zap" in cfg:

@@ -1,1 +1,2 @@
 //! placeholder
+extern crate libsodium_sys;
