@@ -7,6 +7,7 @@ mod demo;
 mod keygen;
 mod security;
 mod sendrecv;
+mod z85cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Generate a CURVE keypair (Z85), or derive a public key.
     Keygen(keygen::KeygenArgs),
+    /// Z85 (RFC 32) encode or decode, stdin to stdout.
+    Z85(z85cmd::Z85Args),
     /// Send messages (frames as arguments, or one message per stdin line).
     Send(sendrecv::SendArgs),
     /// Receive and print messages.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Keygen(args) => keygen::run(args),
+            Command::Z85(args) => z85cmd::run(args),
             Command::Send(args) => sendrecv::send(args).await,
             Command::Recv(args) => sendrecv::recv(args).await,
         }

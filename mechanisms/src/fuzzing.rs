@@ -83,3 +83,45 @@ mod tests {
         super::null_session(&[]);
     }
 }
+
+/// A PLAIN server against fuzz bytes (its auth requests are answered with 200).
+pub fn plain_server_session(data: &[u8]) {
+    session(
+        Arc::new(crate::PlainServerConfig::new()),
+        MechanismName::PLAIN,
+        data,
+    );
+}
+
+/// A PLAIN client against fuzz bytes.
+pub fn plain_client_session(data: &[u8]) {
+    let config = crate::PlainClientConfig::new(b"user", b"pass").expect("valid credentials");
+    session(Arc::new(config), MechanismName::PLAIN, data);
+}
+
+fn fuzz_keys() -> (crate::CurveSecretKey, crate::CurvePublicKey) {
+    let secret = crate::CurveSecretKey::from_bytes([0x11; 32]).expect("non-zero key");
+    let public = secret.public_key();
+    (secret, public)
+}
+
+/// A CURVE server against fuzz bytes. With the `fuzzing` feature the boxes are not encrypted and
+/// MACs are not checked, so inputs reach every handshake step; without it, the real crypto runs.
+pub fn curve_server_session(data: &[u8]) {
+    let (secret, _) = fuzz_keys();
+    #[cfg(feature = "fuzzing")]
+    let config = crate::CurveServerConfig::with_null_crypto_for_fuzzing(secret);
+    #[cfg(not(feature = "fuzzing"))]
+    let config = crate::CurveServerConfig::new(secret);
+    session(Arc::new(config), MechanismName::CURVE, data);
+}
+
+/// A CURVE client against fuzz bytes (see [`curve_server_session`] on the crypto).
+pub fn curve_client_session(data: &[u8]) {
+    let (secret, server) = fuzz_keys();
+    #[cfg(feature = "fuzzing")]
+    let config = crate::CurveClientConfig::with_null_crypto_for_fuzzing(secret, server);
+    #[cfg(not(feature = "fuzzing"))]
+    let config = crate::CurveClientConfig::new(secret, server);
+    session(Arc::new(config), MechanismName::CURVE, data);
+}

@@ -24,6 +24,17 @@ fn main() {
         lib_dir.display()
     );
 
+    // The vendored libzmq sources trip -Wextra here and there; those warnings
+    // are upstream's and would print on every build of this workspace member.
+    // cc appends CFLAGS/CXXFLAGS after its own warning flags, so `-w` wins.
+    if !env::var("TARGET").unwrap_or_default().contains("msvc") {
+        for var in ["CFLAGS", "CXXFLAGS"] {
+            let mut flags = env::var(var).unwrap_or_default();
+            flags.push_str(" -w");
+            env::set_var(var, flags);
+        }
+    }
+
     zeromq_src::Build::new()
         .with_libsodium(Some(zeromq_src::LibLocation::new(lib_dir, include_dir)))
         .build();
