@@ -1,0 +1,369 @@
+//! The `zmtp` binary, spawned as users run it: every sub-command, its exit statuses, and
+//! send/recv against a real libzmq peer for NULL, PLAIN and CURVE.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zmtp_tests::pyzmq::{hex_frames, Peer};
+
+const ZMTP: &str = env!("CARGO_BIN_EXE_zmtp");
+const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
+fn zmtp(args: &[&str]) -> Output {
+    Command::new(ZMTP).args(args).output().expect("zmtp runs")
+}
+
+fn zmtp_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(ZMTP)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zmtp runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || Command::new(ZMTP).args(&args).output().expect("zmtp runs"))
+        .await
+        .unwrap()
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let out = zmtp(&["demo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("User-Id \"demo-client\""), "{text}");
+    assert!(text.contains("HANDSHAKE_FAILED_AUTH 400"), "{text}");
+    assert!(text.contains("summary:"), "{text}");
+}
+
+#[test]
+fn demo_json_is_one_document() {
+    let out = zmtp(&["demo", "--json"]);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["summary"]["refused_clients"], 1);
+    assert!(doc["steps"].as_array().unwrap().len() >= 6);
+}
+
+#[test]
+fn keygen_prints_a_pair_that_derives() {
+    let out = zmtp(&["keygen", "--json"]);
+    assert!(out.status.success());
+    let pair: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let (public, secret) = (
+        pair["public"].as_str().unwrap(),
+        pair["secret"].as_str().unwrap(),
+    );
+    assert_eq!(public.len(), 40);
+    let derived = zmtp(&["keygen", "--public-from", secret]);
+    assert_eq!(stdout(&derived).trim(), format!("public: {public}"));
+    let text = stdout(&zmtp(&["keygen"]));
+    assert!(text.starts_with("public: ") && text.contains("\nsecret: "));
+}
+
+#[test]
+fn keygen_derives_the_man_page_key_and_refuses_bad_keys() {
+    let out = zmtp(&["keygen", "--public-from", CLIENT_SECRET]);
+    assert_eq!(stdout(&out).trim(), format!("public: {CLIENT_PUBLIC}"));
+    let bad = zmtp(&["keygen", "--public-from", "tooshort"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!bad.stderr.is_empty());
+}
+
+#[test]
+fn z85_round_trip_and_errors() {
+    let out = zmtp_stdin(
+        &["z85", "encode"],
+        &[0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B],
+    );
+    assert_eq!(stdout(&out), "HelloWorld\n");
+    let out = zmtp_stdin(&["z85", "decode"], b"HelloWorld\n");
+    assert_eq!(out.stdout, [0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]);
+    assert_eq!(
+        zmtp_stdin(&["z85", "encode"], b"abc").status.code(),
+        Some(2)
+    );
+    let bad = zmtp_stdin(&["z85", "decode"], b"ab cd");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("offset 2"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(
+        zmtp(&["send", "--type", "NOPE", "--connect", "tcp://127.0.0.1:1"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(zmtp(&["send", "--type", "PUSH"]).status.code(), Some(2));
+    let bad_key = zmtp(&[
+        "recv",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--type",
+        "PULL",
+        "--curve-server",
+        "--curve-secretkey",
+        "short",
+    ]);
+    assert_eq!(bad_key.status.code(), Some(2));
+}
+
+#[test]
+fn every_help_has_an_example() {
+    for sub in ["demo", "keygen", "z85", "send", "recv"] {
+        let out = zmtp(&[sub, "--help"]);
+        assert!(out.status.success());
+        assert!(
+            stdout(&out).contains("Examples:"),
+            "{sub} --help has no example"
+        );
+    }
+}
+
+#[tokio::test]
+async fn recv_times_out_with_exit_3() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let out = run(strings(&[
+        "recv",
+        "--bind",
+        &ep,
+        "--type",
+        "PULL",
+        "--timeout-ms",
+        "200",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[tokio::test]
+async fn send_and_recv_with_each_other() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let recv = tokio::spawn(run(strings(&[
+        "recv",
+        "--bind",
+        &ep,
+        "--type",
+        "pull",
+        "--count",
+        "2",
+        "--json",
+        "--timeout-ms",
+        "10000",
+    ])));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = run(strings(&[
+        "send",
+        "--connect",
+        &ep,
+        "--type",
+        "push",
+        "--count",
+        "2",
+        "a",
+        "b",
+    ]))
+    .await;
+    assert!(sent.status.success());
+    let out = recv.await.unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["frames"], json!(["a", "b"]));
+    assert_eq!(lines[0]["properties"]["Socket-Type"], "PUSH");
+}
+
+#[tokio::test]
+async fn req_prints_the_reply_from_rep() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let rep = tokio::spawn(run(strings(&[
+        "recv", "--bind", &ep, "--type", "REP", "--count", "1", "--reply", "pong",
+    ])));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let req = run(strings(&[
+        "send",
+        "--connect",
+        &ep,
+        "--type",
+        "REQ",
+        "ping",
+        "--timeout-ms",
+        "10000",
+    ]))
+    .await;
+    assert_eq!(stdout(&req).trim(), "pong");
+    assert!(rep.await.unwrap().status.success());
+}
+
+#[tokio::test]
+async fn recv_from_libzmq_null_plain_and_curve() {
+    for (name, ours, theirs) in [
+        ("NULL", vec![], json!({})),
+        (
+            "PLAIN",
+            vec!["--plain-username", "admin", "--plain-password", "secret"],
+            json!({ "options": { "plain_server": true, "zap_domain": "x" }, "zap": { "users": { "admin": "secret" } } }),
+        ),
+        (
+            "CURVE",
+            vec![
+                "--curve-serverkey",
+                SERVER_PUBLIC,
+                "--curve-secretkey",
+                CLIENT_SECRET,
+            ],
+            json!({ "options": { "curve_server": true, "curve_secretkey": SERVER_SECRET, "zap_domain": "x" }, "zap": { "curve_keys": [CLIENT_PUBLIC] } }),
+        ),
+    ] {
+        let mut config = theirs;
+        config["type"] = json!("PUSH");
+        config["bind"] = json!("tcp://127.0.0.1:*");
+        config["script"] =
+            json!([{ "op": "send", "frames": hex_frames(&[b"hello", name.as_bytes()]) }]);
+        let mut peer = Peer::spawn(&config);
+        let ep = peer.bound().await;
+        let mut args = strings(&[
+            "recv",
+            "--connect",
+            &ep,
+            "--type",
+            "PULL",
+            "--count",
+            "1",
+            "--json",
+            "--timeout-ms",
+            "15000",
+        ]);
+        args.extend(ours.iter().map(|s| s.to_string()));
+        let out = run(args).await;
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(line["frames"], json!(["hello", name]), "{name}");
+        peer.done().await;
+    }
+}
+
+#[tokio::test]
+async fn send_to_libzmq_null_plain_and_curve() {
+    for (name, ours, theirs) in [
+        ("NULL", vec![], json!({})),
+        (
+            "PLAIN",
+            vec!["--plain-username", "admin", "--plain-password", "secret"],
+            json!({ "options": { "plain_server": true, "zap_domain": "x" }, "zap": { "users": { "admin": "secret" } } }),
+        ),
+        (
+            "CURVE",
+            vec!["--curve-serverkey", SERVER_PUBLIC],
+            json!({ "options": { "curve_server": true, "curve_secretkey": SERVER_SECRET } }),
+        ),
+    ] {
+        let mut config = theirs;
+        config["type"] = json!("PULL");
+        config["bind"] = json!("tcp://127.0.0.1:*");
+        config["script"] = json!([{ "op": "recv", "count": 1 }]);
+        let mut peer = Peer::spawn(&config);
+        let ep = peer.bound().await;
+        let mut args = strings(&[
+            "send",
+            "--connect",
+            &ep,
+            "--type",
+            "PUSH",
+            "--timeout-ms",
+            "15000",
+            "--hex",
+            "00ff",
+            "6869",
+        ]);
+        args.extend(ours.iter().map(|s| s.to_string()));
+        let out = run(args).await;
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (frames, _) = peer.received().await;
+        assert_eq!(frames, vec![vec![0x00, 0xFF], b"hi".to_vec()], "{name}");
+        peer.done().await;
+    }
+}
+
+#[tokio::test]
+async fn refused_by_libzmq_exits_4() {
+    let mut peer = Peer::spawn(&json!({
+        "type": "PULL", "bind": "tcp://127.0.0.1:*",
+        "options": { "plain_server": true, "zap_domain": "x" },
+        "zap": { "users": { "admin": "secret" } },
+        "script": [{ "op": "sleep", "ms": 3000 }],
+    }));
+    let ep = peer.bound().await;
+    let out = run(strings(&[
+        "send",
+        "--connect",
+        &ep,
+        "--type",
+        "PUSH",
+        "--plain-username",
+        "admin",
+        "--plain-password",
+        "wrong",
+        "--timeout-ms",
+        "10000",
+        "--monitor",
+        "x",
+    ]))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"event\":\"HANDSHAKE_FAILED_AUTH\"") && err.contains("\"value\":400"),
+        "{err}"
+    );
+    assert!(err.contains("refused"), "{err}");
+}
