@@ -118,6 +118,14 @@ pub mod opt {
     pub const MULTICAST_MAXTPDU: i32 = 84;
     pub const USE_FD: i32 = 89;
     pub const BINDTODEVICE: i32 = 92;
+    // Numbered in the DRAFT part of zmq.h, but libzmq 4.3.5 handles these in
+    // every build (its internal zmq_draft.h defines them), so they work here
+    // although this build has no DRAFT API.
+    pub const ZAP_ENFORCE_DOMAIN: i32 = 93;
+    pub const LOOPBACK_FASTPATH: i32 = 94;
+    /// Application metadata for the READY command, as "X-Name:value".
+    pub const METADATA: i32 = 95;
+    pub const MULTICAST_LOOP: i32 = 96;
 
     /// Values of the `MECHANISM` option.
     pub const MECHANISM_NULL: i32 = 0;
@@ -268,9 +276,7 @@ fn decode_key(z85: &[c_char; 41]) -> Result<[u8; 32], ZmqError> {
     // SAFETY: libzmq NUL-terminated the buffer, which lies within the array.
     let text = unsafe { CStr::from_ptr(z85.as_ptr()) };
     let bytes = z85_decode(&text.to_string_lossy())?;
-    bytes
-        .try_into()
-        .map_err(|_| ZmqError::from_errno(EINVAL))
+    bytes.try_into().map_err(|_| ZmqError::from_errno(EINVAL))
 }
 
 /// Owns a libzmq context; terminated when the last [`Context`] clone and the
@@ -550,12 +556,20 @@ impl Socket {
 
     /// Sets an `int` option by code (see [`opt`]).
     pub fn set_int_option(&self, option: i32, value: i32) -> Result<(), ZmqError> {
-        self.set_raw(option, (&value as *const i32).cast(), std::mem::size_of::<i32>())
+        self.set_raw(
+            option,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>(),
+        )
     }
 
     /// Sets an `int64_t` option by code (see [`opt`]).
     pub fn set_i64_option(&self, option: i32, value: i64) -> Result<(), ZmqError> {
-        self.set_raw(option, (&value as *const i64).cast(), std::mem::size_of::<i64>())
+        self.set_raw(
+            option,
+            (&value as *const i64).cast(),
+            std::mem::size_of::<i64>(),
+        )
     }
 
     /// Sets a binary or string option by code (see [`opt`]).
@@ -723,6 +737,14 @@ impl Socket {
     /// only when a domain is set.
     pub fn set_zap_domain(&self, domain: &[u8]) -> Result<(), ZmqError> {
         self.set_bytes_option(opt::ZAP_DOMAIN, domain)
+    }
+
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN` (option 93): when on, a socket that needs
+    /// ZAP (PLAIN/CURVE server, or NULL with a ZAP domain) refuses peers while
+    /// no handler is bound, instead of letting them in. Listed among the
+    /// DRAFT options in zmq.h, yet accepted by every libzmq 4.3.5 build.
+    pub fn set_zap_enforce_domain(&self, on: bool) -> Result<(), ZmqError> {
+        self.set_int_option(opt::ZAP_ENFORCE_DOMAIN, on.into())
     }
 
     /// Starts monitoring this socket for the events in `events` (a mask of

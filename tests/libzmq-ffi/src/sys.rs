@@ -48,8 +48,17 @@ extern "C" {
     pub(crate) fn zmq_connect(socket: *mut c_void, addr: *const c_char) -> c_int;
     pub(crate) fn zmq_unbind(socket: *mut c_void, addr: *const c_char) -> c_int;
     pub(crate) fn zmq_disconnect(socket: *mut c_void, addr: *const c_char) -> c_int;
-    pub(crate) fn zmq_send(socket: *mut c_void, buf: *const c_void, len: usize, flags: c_int) -> c_int;
-    pub(crate) fn zmq_socket_monitor(socket: *mut c_void, addr: *const c_char, events: c_int) -> c_int;
+    pub(crate) fn zmq_send(
+        socket: *mut c_void,
+        buf: *const c_void,
+        len: usize,
+        flags: c_int,
+    ) -> c_int;
+    pub(crate) fn zmq_socket_monitor(
+        socket: *mut c_void,
+        addr: *const c_char,
+        events: c_int,
+    ) -> c_int;
 
     pub(crate) fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int;
     pub(crate) fn zmq_msg_recv(msg: *mut zmq_msg_t, socket: *mut c_void, flags: c_int) -> c_int;

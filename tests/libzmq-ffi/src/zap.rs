@@ -206,6 +206,9 @@ impl ZapHandler {
                             break;
                         }
                     }
+                    // Closing is asynchronous; unbinding frees the endpoint
+                    // at once, so a new handler can bind right after drop.
+                    let _ = socket.unbind(ZAP_ENDPOINT);
                 })
                 .expect("spawn the ZAP handler thread")
         };

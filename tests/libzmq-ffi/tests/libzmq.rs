@@ -41,7 +41,10 @@ fn bind_loopback(server: &Socket) -> String {
     server.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = server.last_endpoint().unwrap();
     assert!(endpoint.starts_with("tcp://127.0.0.1:"), "{endpoint}");
-    assert!(!endpoint.ends_with(":*") && !endpoint.ends_with(":0"), "{endpoint}");
+    assert!(
+        !endpoint.ends_with(":*") && !endpoint.ends_with(":0"),
+        "{endpoint}"
+    );
     endpoint
 }
 
@@ -66,8 +69,14 @@ fn z85_and_curve_oracles_match_the_known_keys() {
         assert_eq!(hex(&bytes), hexed);
         assert_eq!(z85_encode(&bytes).unwrap(), z85);
     }
-    assert_eq!(curve_public(&key(SERVER_SECRET_Z85)).unwrap(), key(SERVER_PUBLIC_Z85));
-    assert_eq!(curve_public(&key(CLIENT_SECRET_Z85)).unwrap(), key(CLIENT_PUBLIC_Z85));
+    assert_eq!(
+        curve_public(&key(SERVER_SECRET_Z85)).unwrap(),
+        key(SERVER_PUBLIC_Z85)
+    );
+    assert_eq!(
+        curve_public(&key(CLIENT_SECRET_Z85)).unwrap(),
+        key(CLIENT_PUBLIC_Z85)
+    );
 
     // The Z85 spec's own example.
     let hello = [0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B];
@@ -95,8 +104,9 @@ fn errors_carry_errno_and_text() {
     let timeout = s.recv_multipart().unwrap_err();
     assert!(timeout.is_timeout(), "{timeout}");
 
-    // ZMQ_ZAP_ENFORCE_DOMAIN (93) only exists in the DRAFT API.
-    assert_eq!(s.set_int_option(93, 1).unwrap_err().errno, libzmq_ffi::EINVAL);
+    let unknown = s.set_int_option(9999, 1).unwrap_err();
+    assert_eq!(unknown.errno, libzmq_ffi::EINVAL);
+    assert_eq!(unknown.to_string(), "Invalid argument (errno 22)");
 }
 
 #[test]
@@ -111,7 +121,9 @@ fn dealer_dealer_null_over_tcp() {
     let monitor = client.monitor(Event::ALL).unwrap();
     client.connect(&endpoint).unwrap();
 
-    client.send_multipart(&[b"hello".as_slice(), b"", b"world"]).unwrap();
+    client
+        .send_multipart(&[b"hello".as_slice(), b"", b"world"])
+        .unwrap();
     let msg = server.recv_message().unwrap();
     assert_eq!(msg.parts(), [b"hello".to_vec(), vec![], b"world".to_vec()]);
     assert_eq!(msg.property("Socket-Type").as_deref(), Some("DEALER"));
@@ -123,7 +135,9 @@ fn dealer_dealer_null_over_tcp() {
     server.send_multipart(&[&big[..], b"tail"]).unwrap();
     assert_eq!(client.recv_multipart().unwrap(), [big, b"tail".to_vec()]);
 
-    let connected = monitor.wait_for(Event::CONNECTED, 5_000).expect("CONNECTED");
+    let connected = monitor
+        .wait_for(Event::CONNECTED, 5_000)
+        .expect("CONNECTED");
     assert_eq!(connected.endpoint, endpoint);
     let ok = monitor
         .wait_for(Event::HANDSHAKE_SUCCEEDED, 5_000)
@@ -141,15 +155,24 @@ fn router_sees_routing_id() {
     dealer.connect(&endpoint).unwrap();
 
     dealer.send(b"ping").unwrap();
-    assert_eq!(router.recv_multipart().unwrap(), [b"peer-A".to_vec(), b"ping".to_vec()]);
-    router.send_multipart(&[b"peer-A".as_slice(), b"pong"]).unwrap();
+    assert_eq!(
+        router.recv_multipart().unwrap(),
+        [b"peer-A".to_vec(), b"ping".to_vec()]
+    );
+    router
+        .send_multipart(&[b"peer-A".as_slice(), b"pong"])
+        .unwrap();
     assert_eq!(dealer.recv_multipart().unwrap(), [b"pong".to_vec()]);
 }
 
-fn curve_server(ctx: &Context) -> (Socket, String) {
+/// Options are copied to a listener when it binds: set them all first.
+fn curve_server(ctx: &Context, zap_domain: Option<&[u8]>) -> (Socket, String) {
     let server = socket(ctx, SocketType::Dealer);
     server.set_curve_server(true).unwrap();
     server.set_curve_secretkey(&key(SERVER_SECRET_Z85)).unwrap();
+    if let Some(domain) = zap_domain {
+        server.set_zap_domain(domain).unwrap();
+    }
     let endpoint = bind_loopback(&server);
     (server, endpoint)
 }
@@ -167,19 +190,23 @@ fn curve_client(ctx: &Context, endpoint: &str) -> (Socket, libzmq_ffi::Monitor) 
 #[test]
 fn curve_handshake_with_the_known_keys() {
     let ctx = Context::new().unwrap();
-    let (server, endpoint) = curve_server(&ctx);
+    let (server, endpoint) = curve_server(&ctx, None);
     let (client, monitor) = curve_client(&ctx, &endpoint);
 
     monitor
         .wait_for(Event::HANDSHAKE_SUCCEEDED, 5_000)
         .expect("CURVE handshake succeeded");
-    assert_eq!(server.get_int_option(libzmq_ffi::opt::MECHANISM).unwrap(), 2);
+    assert_eq!(
+        server.get_int_option(libzmq_ffi::opt::MECHANISM).unwrap(),
+        2
+    );
 
-    client.send_multipart(&[b"secret".as_slice(), b"message"]).unwrap();
+    client
+        .send_multipart(&[b"secret".as_slice(), b"message"])
+        .unwrap();
     let msg = server.recv_message().unwrap();
     assert_eq!(msg.parts(), [b"secret".to_vec(), b"message".to_vec()]);
-    // Without a ZAP handler libzmq sets User-Id to the Z85 client key? No:
-    // it only sets it from a ZAP reply, so it is absent here.
+    // User-Id comes only from a ZAP reply; there is no handler here.
     assert_eq!(msg.property("User-Id"), None);
 
     server.send(b"reply").unwrap();
@@ -198,8 +225,7 @@ fn curve_with_zap_sees_client_key_and_sets_user_id() {
         }
     })
     .unwrap();
-    let (server, endpoint) = curve_server(&ctx);
-    server.set_zap_domain(b"curve-domain").unwrap();
+    let (server, endpoint) = curve_server(&ctx, Some(b"curve-domain"));
     let (client, _monitor) = curve_client(&ctx, &endpoint);
 
     client.send(b"hi").unwrap();
@@ -235,8 +261,12 @@ fn curve_with_zap_sees_client_key_and_sets_user_id() {
 fn plain_with_zap_accepts_one_user_and_rejects_another() {
     let ctx = Context::new().unwrap();
     let zap = ZapHandler::start(&ctx, |req| match req.plain_credentials() {
-        Some((b"admin", b"s3cret")) => ZapReply::allow("admin-user-id")
-            .with_metadata(zap_metadata(&[("Hello", b"World".as_slice()), ("X-Role", b"ops")])),
+        Some((b"admin", b"s3cret")) => {
+            ZapReply::allow("admin-user-id").with_metadata(zap_metadata(&[
+                ("Hello", b"World".as_slice()),
+                ("X-Role", b"ops"),
+            ]))
+        }
         _ => ZapReply::deny("bad credentials"),
     })
     .unwrap();
@@ -252,7 +282,8 @@ fn plain_with_zap_accepts_one_user_and_rejects_another() {
     good.set_plain_username(b"admin").unwrap();
     good.set_plain_password(b"s3cret").unwrap();
     good.connect(&endpoint).unwrap();
-    good.send_multipart(&[b"from".as_slice(), b"admin"]).unwrap();
+    good.send_multipart(&[b"from".as_slice(), b"admin"])
+        .unwrap();
     let msg = server.recv_message().unwrap();
     assert_eq!(msg.parts(), [b"from".to_vec(), b"admin".to_vec()]);
     assert_eq!(msg.property("User-Id").as_deref(), Some("admin-user-id"));
@@ -287,7 +318,10 @@ fn plain_with_zap_accepts_one_user_and_rejects_another() {
     assert!(requests.len() >= 2, "{requests:?}");
     assert_eq!(requests[0].mechanism, "PLAIN");
     assert_eq!(requests[0].domain, "test");
-    assert_eq!(requests[0].credentials, [b"admin".to_vec(), b"s3cret".to_vec()]);
+    assert_eq!(
+        requests[0].credentials,
+        [b"admin".to_vec(), b"s3cret".to_vec()]
+    );
     assert!(requests[1..]
         .iter()
         .all(|r| r.plain_credentials() == Some((b"mallory".as_slice(), b"guess".as_slice()))));
@@ -337,8 +371,12 @@ fn pub_sub_and_push_pull() {
     // Subscriptions propagate asynchronously: publish until one arrives.
     subscriber.set_rcvtimeo(50).unwrap();
     let got = (0..100).find_map(|_| {
-        publisher.send_multipart(&[b"weather".as_slice(), b"x"]).unwrap();
-        publisher.send_multipart(&[b"news".as_slice(), b"y"]).unwrap();
+        publisher
+            .send_multipart(&[b"weather".as_slice(), b"x"])
+            .unwrap();
+        publisher
+            .send_multipart(&[b"news".as_slice(), b"y"])
+            .unwrap();
         subscriber.recv_multipart().ok()
     });
     assert_eq!(got, Some(vec![b"news".to_vec(), b"y".to_vec()]));
@@ -353,4 +391,45 @@ fn pub_sub_and_push_pull() {
     for i in 0..10u8 {
         assert_eq!(pull.recv_multipart().unwrap(), [vec![i]]);
     }
+}
+
+#[test]
+fn zap_enforce_domain_works_without_the_draft_api() {
+    let ctx = Context::new().unwrap();
+    // NULL with a ZAP domain but no handler: allowed by default...
+    let lenient = socket(&ctx, SocketType::Dealer);
+    lenient.set_zap_domain(b"d").unwrap();
+    let endpoint = bind_loopback(&lenient);
+    let client = socket(&ctx, SocketType::Dealer);
+    client.connect(&endpoint).unwrap();
+    client.send(b"in").unwrap();
+    assert_eq!(lenient.recv_multipart().unwrap(), [b"in".to_vec()]);
+
+    // ...refused when the domain is enforced.
+    let strict = socket(&ctx, SocketType::Dealer);
+    strict.set_zap_domain(b"d").unwrap();
+    strict.set_zap_enforce_domain(true).unwrap();
+    assert_eq!(
+        strict
+            .get_int_option(libzmq_ffi::opt::ZAP_ENFORCE_DOMAIN)
+            .unwrap(),
+        1
+    );
+    let monitor = strict.monitor(Event::ALL).unwrap();
+    let endpoint = bind_loopback(&strict);
+    let client = socket(&ctx, SocketType::Dealer);
+    client.connect(&endpoint).unwrap();
+    let failed = monitor
+        .wait_for(Event::HANDSHAKE_FAILED_NO_DETAIL, 5_000)
+        .expect("HANDSHAKE_FAILED_NO_DETAIL");
+    // libzmq reports EFAULT (14 on Linux) for the missing handler.
+    assert_eq!(failed.value, 14);
+}
+
+#[test]
+fn zap_metadata_is_zmtp_encoded() {
+    assert_eq!(
+        zap_metadata(&[("Hello", b"World".as_slice()), ("E", b"")]),
+        b"\x05Hello\x00\x00\x00\x05World\x01E\x00\x00\x00\x00"
+    );
 }
