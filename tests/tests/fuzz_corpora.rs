@@ -26,7 +26,7 @@ fn every_fuzz_target_has_a_corpus_test() {
         let name = entry.unwrap().path();
         let stem = name.file_stem().unwrap().to_string_lossy().into_owned();
         assert!(
-            this.contains(&format!("replay(\"{stem}\"")),
+            this.contains(&format!("\"{stem}\",")) || this.contains(&format!("(\"{stem}\"")),
             "fuzz target {stem} has no corpus replay here"
         );
     }

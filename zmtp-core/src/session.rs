@@ -456,6 +456,22 @@ impl Session {
         ) else {
             unreachable!("checked above")
         };
+        // Whatever happens next, the phase ends as Traffic or as Failed with the real cause.
+        match self.establish(*hs, now) {
+            Ok(traffic) => {
+                self.events.push_back(Event::Ready(traffic.peer.clone()));
+                self.phase = Phase::Traffic(Box::new(traffic));
+                Ok(())
+            }
+            Err(e) => {
+                self.phase = Phase::Failed(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Turns a ready handshake into the traffic phase, checking the peer's socket type.
+    fn establish(&self, hs: Handshake, now: Instant) -> Result<Traffic, Error> {
         let greeting = hs.greeting;
         let established = hs.mechanism.into_established()?;
         let peer_meta = established.peer_metadata;
@@ -509,19 +525,16 @@ impl Session {
             properties: Arc::new(properties),
             user_id,
         };
-        let hb = self.config.heartbeat;
-        self.events.push_back(Event::Ready(peer.clone()));
-        self.phase = Phase::Traffic(Box::new(Traffic {
+        Ok(Traffic {
             peer,
             codec: established.codec,
             frames: FrameDecoder::new(),
             parts: Vec::new(),
             message_bytes: 0,
-            next_ping: hb.interval.map(|i| now + i),
+            next_ping: self.config.heartbeat.interval.map(|i| now + i),
             pong_deadline: None,
             ttl_deadline: None,
-        }));
-        Ok(())
+        })
     }
 
     fn handle_traffic_frame(
