@@ -70,7 +70,7 @@ async fn wait_event(
 
 fn curve_client(keys: &CurveKeyPair, server: &CurvePublicKey) -> SocketOptions {
     SocketOptions {
-        mechanism: Arc::new(CurveClientConfig::new(keys.secret.clone(), server.clone())),
+        mechanism: Arc::new(CurveClientConfig::new(keys.secret.clone(), *server)),
         ..Default::default()
     }
 }

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod common;
 mod demo;
 mod keygen;
@@ -32,6 +33,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Z85 (RFC 32) encode or decode, stdin to stdout.
     Z85(z85cmd::Z85Args),
+    /// Our sockets and libzmq side by side: throughput, latency, handshakes.
+    Bench(bench::BenchArgs),
     /// Send messages (frames as arguments, or one message per stdin line).
     Send(sendrecv::SendArgs),
     /// Receive and print messages.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::Keygen(args) => keygen::run(args),
             Command::Z85(args) => z85cmd::run(args),
             Command::Send(args) => sendrecv::send(args).await,

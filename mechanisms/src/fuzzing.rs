@@ -69,21 +69,6 @@ pub fn null_session(data: &[u8]) {
     session(Arc::new(NullConfig::new()), MechanismName::NULL, data);
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn samples_run() {
-        let mut ready = vec![0x02u8, 0x2a];
-        ready.extend_from_slice(
-            b"\x04\x28\x05READY\x0bSocket-Type\x00\x00\x00\x06DEALER\x08Identity\x00\x00\x00\x00",
-        );
-        ready.extend_from_slice(b"\x00\x02hi\x04\x06\x04PING\x00\x01");
-        super::null_session(&ready);
-        super::null_session(&[0x80, 1, 2, 3]);
-        super::null_session(&[]);
-    }
-}
-
 /// A PLAIN server against fuzz bytes (its auth requests are answered with 200).
 pub fn plain_server_session(data: &[u8]) {
     session(
@@ -124,4 +109,19 @@ pub fn curve_client_session(data: &[u8]) {
     #[cfg(not(feature = "fuzzing"))]
     let config = crate::CurveClientConfig::new(secret, server);
     session(Arc::new(config), MechanismName::CURVE, data);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn samples_run() {
+        let mut ready = vec![0x02u8, 0x2a];
+        ready.extend_from_slice(
+            b"\x04\x28\x05READY\x0bSocket-Type\x00\x00\x00\x06DEALER\x08Identity\x00\x00\x00\x00",
+        );
+        ready.extend_from_slice(b"\x00\x02hi\x04\x06\x04PING\x00\x01");
+        super::null_session(&ready);
+        super::null_session(&[0x80, 1, 2, 3]);
+        super::null_session(&[]);
+    }
 }

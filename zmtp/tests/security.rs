@@ -61,7 +61,7 @@ async fn curve_round_trip_with_zap_user_id_and_metadata() {
         SocketOptions {
             mechanism: Arc::new(CurveClientConfig::new(
                 client_keys.secret.clone(),
-                server_keys.public.clone(),
+                server_keys.public,
             )),
             ..Default::default()
         },
@@ -103,7 +103,7 @@ async fn curve_client_unknown_to_zap_is_refused_with_400() {
         SocketOptions {
             mechanism: Arc::new(CurveClientConfig::new(
                 client_keys.secret.clone(),
-                server_keys.public.clone(),
+                server_keys.public,
             )),
             ..Default::default()
         },
@@ -133,7 +133,7 @@ async fn curve_wrong_server_key_fails_the_handshake() {
         SocketOptions {
             mechanism: Arc::new(CurveClientConfig::new(
                 client_keys.secret.clone(),
-                other.public.clone(),
+                other.public,
             )),
             ..Default::default()
         },
@@ -235,7 +235,7 @@ async fn curve_authenticator_without_domain_is_consulted() {
         SocketOptions {
             mechanism: Arc::new(CurveClientConfig::new(
                 client_keys.secret.clone(),
-                server_keys.public.clone(),
+                server_keys.public,
             )),
             ..Default::default()
         },
@@ -279,7 +279,7 @@ async fn curve_without_authenticator_or_domain_admits_valid_keys() {
         SocketOptions {
             mechanism: Arc::new(CurveClientConfig::new(
                 client_keys.secret.clone(),
-                server_keys.public.clone(),
+                server_keys.public,
             )),
             ..Default::default()
         },
