@@ -97,3 +97,8 @@ fn session_curve_client() {
         zmtp_mechanisms::fuzzing::curve_client_session,
     );
 }
+
+#[test]
+fn zap() {
+    replay("zap", zmtp_zap::fuzzing::zap);
+}

@@ -15,7 +15,17 @@
 use std::fmt;
 
 use async_trait::async_trait;
-pub use zmtp_core::{AuthReply, AuthRequest, AuthResult, AuthStatus, ZapFailure};
+pub use zmtp_core::{AuthReply, AuthRequest, AuthResult, AuthStatus, Metadata, ZapFailure};
+
+pub mod fuzzing;
+pub mod passwords;
+
+pub mod service;
+pub mod wire;
+
+pub use passwords::{PasswordFile, Passwords};
+
+pub use service::{ZapClient, ZapService, ZapServiceHandle};
 
 /// Decides whether a peer may connect.
 #[async_trait]
