@@ -1,5 +1,6 @@
 //! Security flags, named after libzmq's options. NULL is the default.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
@@ -7,8 +8,8 @@ use zmtp::mechanisms::{
     CurveClientConfig, CurveKeyPair, CurvePublicKey, CurveSecretKey, CurveServerConfig,
     PlainClientConfig, PlainServerConfig,
 };
-use zmtp::zap::AllowAll;
-use zmtp::SocketOptions;
+use zmtp::zap::{Certificate, Policy, ANY_DOMAIN};
+use zmtp::{SocketOptions, ZapProxy};
 
 use crate::common::Failure;
 
@@ -28,6 +29,10 @@ pub struct SecurityArgs {
     /// client uses a fresh keypair.
     #[arg(long, value_name = "Z85", help_heading = "Security")]
     pub curve_serverkey: Option<String>,
+    /// Our CURVE keys from a secret certificate file (czmq `NAME_secret` or pyzmq
+    /// `NAME.key_secret`), instead of --curve-secretkey.
+    #[arg(long, value_name = "FILE", help_heading = "Security")]
+    pub curve_cert: Option<PathBuf>,
     /// Act as PLAIN server (needs an authenticator: --passwords, or --zap-endpoint).
     #[arg(long, help_heading = "Security")]
     pub plain_server: bool,
@@ -43,6 +48,23 @@ pub struct SecurityArgs {
     /// CURVE server: admit any client whose keys complete the handshake.
     #[arg(long, help_heading = "Authentication")]
     pub curve_allow_any: bool,
+    /// Admit only peers from this IP address (repeatable; not with --deny).
+    #[arg(long, value_name = "IP", help_heading = "Authentication")]
+    pub allow: Vec<String>,
+    /// Refuse peers from this IP address (repeatable; not with --allow).
+    #[arg(long, value_name = "IP", help_heading = "Authentication")]
+    pub deny: Vec<String>,
+    /// PLAIN server: the users, one `user=password` a line (re-read when it changes).
+    #[arg(long, value_name = "FILE", help_heading = "Authentication")]
+    pub passwords: Option<PathBuf>,
+    /// CURVE server: admit the clients whose public certificates (czmq or pyzmq files) are in
+    /// DIR; their metadata is attached to the connection (re-read when the directory changes).
+    #[arg(long, value_name = "DIR", help_heading = "Authentication")]
+    pub curve_certs: Option<PathBuf>,
+    /// Ask an external RFC 27 handler over ZMTP (e.g. tcp://127.0.0.1:5599) instead of the
+    /// in-process one.
+    #[arg(long, value_name = "ENDPOINT", help_heading = "Authentication")]
+    pub zap_endpoint: Option<String>,
 }
 
 fn secret(text: &str) -> Result<CurveSecretKey, Failure> {
@@ -54,8 +76,65 @@ fn public(flag: &str, text: &str) -> Result<CurvePublicKey, Failure> {
 }
 
 impl SecurityArgs {
-    /// Applies the flags to socket options.
-    pub fn apply(&self, options: &mut SocketOptions) -> Result<(), Failure> {
+    /// Our secret key, from --curve-secretkey or --curve-cert.
+    fn our_secret(&self) -> Result<Option<CurveSecretKey>, Failure> {
+        match (&self.curve_secretkey, &self.curve_cert) {
+            (Some(_), Some(_)) => Err(Failure::usage(
+                "give --curve-secretkey or --curve-cert, not both",
+            )),
+            (Some(s), None) => secret(s).map(Some),
+            (None, Some(path)) => {
+                let cert = Certificate::load(path)
+                    .map_err(|e| Failure::usage(format!("--curve-cert: {e}")))?;
+                match cert.secret {
+                    Some(s) => Ok(Some(s)),
+                    None => Err(Failure::usage(format!(
+                        "--curve-cert: {} is a public certificate; give the secret one",
+                        path.display()
+                    ))),
+                }
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Whether any server-side authentication flag is given.
+    fn wants_policy(&self) -> bool {
+        self.curve_allow_any
+            || !self.allow.is_empty()
+            || !self.deny.is_empty()
+            || self.passwords.is_some()
+            || self.curve_certs.is_some()
+    }
+
+    /// The in-process handler the authentication flags describe.
+    fn policy(&self) -> Result<Policy, Failure> {
+        let usage = |e: zmtp::zap::PolicyError| Failure::usage(e.to_string());
+        let mut policy = Policy::new();
+        for ip in &self.allow {
+            policy = policy.allow(ip).map_err(usage)?;
+        }
+        for ip in &self.deny {
+            policy = policy.deny(ip).map_err(usage)?;
+        }
+        if let Some(path) = &self.passwords {
+            policy = policy
+                .passwords_file(ANY_DOMAIN, path)
+                .map_err(|e| Failure::usage(format!("--passwords: {e}")))?;
+        }
+        if let Some(dir) = &self.curve_certs {
+            policy = policy
+                .curve_certs(ANY_DOMAIN, dir)
+                .map_err(|e| Failure::usage(format!("--curve-certs: {e}")))?;
+        }
+        if self.curve_allow_any {
+            policy = policy.curve_allow_any(ANY_DOMAIN);
+        }
+        Ok(policy)
+    }
+
+    /// Applies the flags to socket options (connecting to an external ZAP handler if asked).
+    pub async fn apply(&self, options: &mut SocketOptions) -> Result<(), Failure> {
         let curve_client = self.curve_serverkey.is_some();
         let plain_client = self.plain_username.is_some() || self.plain_password.is_some();
         let chosen = [
@@ -75,16 +154,16 @@ impl SecurityArgs {
         if let Some(d) = &self.zap_domain {
             options.zap_domain = Some(d.clone());
         }
+        let our_secret = self.our_secret()?;
         if self.curve_server {
-            let key = self
-                .curve_secretkey
-                .as_deref()
-                .ok_or_else(|| Failure::usage("--curve-server needs --curve-secretkey"))?;
-            options.mechanism = Arc::new(CurveServerConfig::new(secret(key)?));
+            let key = our_secret.ok_or_else(|| {
+                Failure::usage("--curve-server needs --curve-secretkey or --curve-cert")
+            })?;
+            options.mechanism = Arc::new(CurveServerConfig::new(key));
         } else if let Some(server_key) = &self.curve_serverkey {
             let server = public("--curve-serverkey", server_key)?;
-            let ours = match &self.curve_secretkey {
-                Some(s) => CurveKeyPair::from_secret(secret(s)?),
+            let ours = match our_secret {
+                Some(s) => CurveKeyPair::from_secret(s),
                 None => CurveKeyPair::generate()
                     .map_err(|e| Failure::other(format!("cannot generate keys: {e}")))?,
             };
@@ -96,7 +175,7 @@ impl SecurityArgs {
                 }
             }
             options.mechanism = Arc::new(CurveClientConfig::new(ours.secret, server));
-        } else if self.curve_secretkey.is_some() || self.curve_publickey.is_some() {
+        } else if our_secret.is_some() || self.curve_publickey.is_some() {
             return Err(Failure::usage(
                 "CURVE keys need --curve-server or --curve-serverkey",
             ));
@@ -109,13 +188,56 @@ impl SecurityArgs {
                 .map_err(|e| Failure::usage(format!("PLAIN credentials: {e}")))?;
             options.mechanism = Arc::new(config);
         }
-        if self.curve_allow_any {
-            if !self.curve_server {
-                return Err(Failure::usage("--curve-allow-any is for --curve-server"));
+        let server = self.curve_server || self.plain_server;
+        if (self.wants_policy() || self.zap_endpoint.is_some()) && !server && !options_is_null(self)
+        {
+            return Err(Failure::usage(
+                "authentication flags (--allow, --deny, --passwords, --curve-certs, \
+                 --curve-allow-any, --zap-endpoint) are for servers",
+            ));
+        }
+        if (self.curve_allow_any || self.curve_certs.is_some()) && !self.curve_server {
+            return Err(Failure::usage(
+                "--curve-allow-any and --curve-certs are for --curve-server",
+            ));
+        }
+        if self.passwords.is_some() && !self.plain_server {
+            return Err(Failure::usage("--passwords is for --plain-server"));
+        }
+        if let Some(endpoint) = &self.zap_endpoint {
+            if self.wants_policy() {
+                return Err(Failure::usage(
+                    "--zap-endpoint replaces the in-process handler: drop --allow, --deny, \
+                     --passwords, --curve-certs and --curve-allow-any",
+                ));
             }
-            options.authenticator = Some(Arc::new(AllowAll));
-            options.zap_domain.get_or_insert_with(|| "global".into());
+            let proxy = ZapProxy::connect(endpoint)
+                .await
+                .map_err(|e| Failure::usage(format!("--zap-endpoint: {e}")))?;
+            options.authenticator = Some(Arc::new(proxy));
+        } else if self.wants_policy() {
+            if self.plain_server && self.passwords.is_none() {
+                return Err(Failure::usage(
+                    "--plain-server needs --passwords FILE or --zap-endpoint",
+                ));
+            }
+            if self.curve_server && !self.curve_allow_any && self.curve_certs.is_none() {
+                return Err(Failure::usage(
+                    "--curve-server with --allow/--deny needs --curve-certs DIR or \
+                     --curve-allow-any",
+                ));
+            }
+            options.authenticator = Some(Arc::new(self.policy()?));
+        } else if self.plain_server {
+            return Err(Failure::usage(
+                "--plain-server needs --passwords FILE or --zap-endpoint",
+            ));
         }
         Ok(())
     }
+}
+
+/// Whether the flags leave the socket on NULL (a NULL server can still filter by address).
+fn options_is_null(args: &SecurityArgs) -> bool {
+    args.curve_serverkey.is_none() && args.plain_username.is_none() && args.plain_password.is_none()
 }

@@ -64,13 +64,19 @@ pub struct RecvArgs {
 }
 
 /// Starts the socket's monitor: prints events when asked, and reports refusals on the channel.
-fn watch(socket: &Socket, print: bool) -> mpsc::Receiver<String> {
+/// A socket that authenticates its peers (a PLAIN or CURVE server, or one with a ZAP handler)
+/// is never "refused": a failed handshake there is a client it turned away, and it goes on
+/// serving the others.
+fn watch(socket: &Socket, print: bool, authenticates: bool) -> mpsc::Receiver<String> {
     let mut events = socket.monitor(1024);
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             if print {
                 eprintln!("{}", event_json(&ev));
+            }
+            if authenticates {
+                continue;
             }
             if let Some(reason) = refusal(&ev) {
                 let _ = tx.try_send(reason);
@@ -85,9 +91,11 @@ async fn build(
     security: &SecurityArgs,
 ) -> Result<(Arc<Socket>, mpsc::Receiver<String>), Failure> {
     let mut options = socket.options()?;
-    security.apply(&mut options)?;
+    security.apply(&mut options).await?;
+    let authenticates =
+        options.authenticator.is_some() || security.curve_server || security.plain_server;
     let s = Arc::new(Socket::with_options(socket.socket_type, options));
-    let refusals = watch(&s, socket.monitor);
+    let refusals = watch(&s, socket.monitor, authenticates);
     socket.attach(&s).await?;
     Ok((s, refusals))
 }

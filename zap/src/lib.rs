@@ -17,14 +17,16 @@ use std::fmt;
 use async_trait::async_trait;
 pub use zmtp_core::{AuthReply, AuthRequest, AuthResult, AuthStatus, Metadata, ZapFailure};
 
+pub mod cert;
 pub mod fuzzing;
 pub mod passwords;
-
+pub mod policy;
 pub mod service;
 pub mod wire;
 
+pub use cert::{CertError, CertFormat, Certificate};
 pub use passwords::{PasswordFile, Passwords};
-
+pub use policy::{Policy, PolicyError, ANY_DOMAIN};
 pub use service::{ZapClient, ZapService, ZapServiceHandle};
 
 /// Decides whether a peer may connect.

@@ -193,7 +193,9 @@ impl PasswordFile {
                     tracing::debug!(path = %self.path.display(), users = p.len(), "password file reloaded");
                     *state = (now, p);
                 }
-                Err(e) => tracing::warn!("password file not reloaded, keeping the last good one: {e}"),
+                Err(e) => {
+                    tracing::warn!("password file not reloaded, keeping the last good one: {e}")
+                }
             }
         }
         state.1.check(user, password)
@@ -224,7 +226,10 @@ mod tests {
     #[test]
     fn a_bad_line_names_the_line() {
         let e = Passwords::parse("a=b\njunk\n", Path::new("pw")).unwrap_err();
-        assert!(matches!(e, PasswordFileError::Syntax { line: 2, .. }), "{e}");
+        assert!(
+            matches!(e, PasswordFileError::Syntax { line: 2, .. }),
+            "{e}"
+        );
         assert!(Passwords::parse("=nouser\n", Path::new("pw")).is_err());
     }
 

@@ -87,12 +87,7 @@ impl ZapService {
                 });
             }
         });
-        (
-            ZapClient { tx },
-            ZapServiceHandle {
-                task: Some(task),
-            },
-        )
+        (ZapClient { tx }, ZapServiceHandle { task: Some(task) })
     }
 }
 

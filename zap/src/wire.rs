@@ -224,7 +224,15 @@ mod tests {
         assert_eq!(
             wire,
             frames(&[
-                b"", b"1.0", b"1", b"global", b"192.0.2.7", b"srv", b"PLAIN", b"admin", b"secret"
+                b"",
+                b"1.0",
+                b"1",
+                b"global",
+                b"192.0.2.7",
+                b"srv",
+                b"PLAIN",
+                b"admin",
+                b"secret"
             ])
         );
         let back = parse_request(&wire).unwrap();
@@ -272,7 +280,10 @@ mod tests {
         ));
         let mut w = good.clone();
         w[0] = b(b"x");
-        assert_eq!(parse_request(&w).unwrap_err(), (RequestError::Delimiter, None));
+        assert_eq!(
+            parse_request(&w).unwrap_err(),
+            (RequestError::Delimiter, None)
+        );
         let mut w = good.clone();
         w[1] = b(b"2.0");
         assert_eq!(
@@ -373,7 +384,10 @@ mod tests {
         for bad in [&b"201"[..], b"100", b"600", b"20", b"2000", b"", b"OK!"] {
             check(&|w| w[3] = b(bad), ZapFailure::InvalidStatusCode);
         }
-        check(&|w| w[6] = b(b"\x05Hello\x00\x00"), ZapFailure::InvalidMetadata);
+        check(
+            &|w| w[6] = b(b"\x05Hello\x00\x00"),
+            ZapFailure::InvalidMetadata,
+        );
         check(
             &|w| w[6] = b(b"\x05Hello\x00\x00\x00\x09World"),
             ZapFailure::InvalidMetadata,
@@ -405,6 +419,9 @@ mod tests {
         }
         let mut w = good_reply();
         w[6] = md.to_bytes();
-        assert_eq!(parse_reply(&w, b"1").unwrap_err(), ZapFailure::InvalidMetadata);
+        assert_eq!(
+            parse_reply(&w, b"1").unwrap_err(),
+            ZapFailure::InvalidMetadata
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod monitor;
 mod options;
 mod peers;
 mod socket;
+mod zap_remote;
 
 pub use endpoint::Endpoint;
 pub use error::SocketError;
@@ -28,6 +29,7 @@ pub use message::Message;
 pub use monitor::{MonitorEvent, SocketEvent};
 pub use options::SocketOptions;
 pub use socket::Socket;
+pub use zap_remote::{serve_zap, ZapProxy};
 pub use zmtp_core::{self as core, Heartbeat, Limits, Metadata, SocketType};
 pub use zmtp_mechanisms as mechanisms;
 pub use zmtp_zap as zap;

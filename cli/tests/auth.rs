@@ -1,0 +1,247 @@
+//! Server-side authentication flags of `zmtp recv`: --passwords, --curve-certs, --allow/--deny,
+//! --curve-cert and --zap-endpoint, with the binary spawned as users run it.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const ZMTP: &str = env!("CARGO_BIN_EXE_zmtp");
+// A keypair for the server and one for the client (Z85, from the RFC 32/CurveZMQ examples).
+const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(ZMTP)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zmtp runs")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(ZMTP).args(args).output().expect("zmtp runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Starts `zmtp recv --json --count 1` with `server_flags`, runs `zmtp send hello` with
+/// `client_flags`, and returns (receiver output, sender output).
+fn exchange(server_flags: &[&str], client_flags: &[&str]) -> (Output, Output) {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "recv",
+        "--bind",
+        &ep,
+        "--type",
+        "PULL",
+        "--json",
+        "--count",
+        "1",
+        "--timeout-ms",
+        "4000",
+    ];
+    args.extend_from_slice(server_flags);
+    let receiver = spawn(&args);
+    // Give the receiver time to bind; the sender also waits for a peer.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut args = vec![
+        "send",
+        "--connect",
+        &ep,
+        "--type",
+        "PUSH",
+        "--timeout-ms",
+        "3000",
+    ];
+    args.extend_from_slice(client_flags);
+    args.push("hello");
+    let sent = run(&args);
+    let received = receiver.wait_with_output().unwrap();
+    (received, sent)
+}
+
+fn json_line(out: &Output) -> Value {
+    let s = text(&out.stdout);
+    let line = s.lines().next().unwrap_or_else(|| {
+        panic!(
+            "no output; status {:?}, stderr: {}",
+            out.status,
+            text(&out.stderr)
+        )
+    });
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn plain_server_with_a_passwords_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwords");
+    std::fs::write(&pw, "# users\nadmin=secret\n").unwrap();
+    let pw = pw.to_str().unwrap();
+    let (recv, send) = exchange(
+        &["--plain-server", "--passwords", pw],
+        &["--plain-username", "admin", "--plain-password", "secret"],
+    );
+    assert!(send.status.success(), "{}", text(&send.stderr));
+    let msg = json_line(&recv);
+    assert_eq!(msg["frames"][0], "hello");
+    assert_eq!(msg["properties"]["User-Id"], "admin");
+
+    let (recv, send) = exchange(
+        &["--plain-server", "--passwords", pw],
+        &["--plain-username", "admin", "--plain-password", "wrong"],
+    );
+    assert_eq!(send.status.code(), Some(4), "{}", text(&send.stderr));
+    assert!(text(&send.stderr).contains("400"), "{}", text(&send.stderr));
+    assert_eq!(recv.status.code(), Some(3));
+}
+
+fn write_cert(dir: &std::path::Path, name: &str, public: &str, meta: &[(&str, &str)]) {
+    let mut s = String::from("#   ZeroMQ CURVE Public Certificate\n\nmetadata\n");
+    for (k, v) in meta {
+        s.push_str(&format!("    {k} = \"{v}\"\n"));
+    }
+    s.push_str(&format!("curve\n    public-key = \"{public}\"\n"));
+    std::fs::write(dir.join(name), s).unwrap();
+}
+
+#[test]
+fn curve_server_with_a_certificate_directory_and_client_cert_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    write_cert(&certs, "client", CLIENT_PUBLIC, &[("Hello", "World")]);
+    let client_cert = dir.path().join("client_secret");
+    std::fs::write(
+        &client_cert,
+        format!(
+            "#   ZeroMQ CURVE **Secret** Certificate\n\nmetadata\ncurve\n    public-key = \"{CLIENT_PUBLIC}\"\n    secret-key = \"{CLIENT_SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    let server_flags = [
+        "--curve-server",
+        "--curve-secretkey",
+        SERVER_SECRET,
+        "--curve-certs",
+        certs.to_str().unwrap(),
+    ];
+    let (recv, send) = exchange(
+        &server_flags,
+        &[
+            "--curve-serverkey",
+            SERVER_PUBLIC,
+            "--curve-cert",
+            client_cert.to_str().unwrap(),
+        ],
+    );
+    assert!(send.status.success(), "{}", text(&send.stderr));
+    let msg = json_line(&recv);
+    assert_eq!(msg["properties"]["User-Id"], CLIENT_PUBLIC);
+    assert_eq!(msg["properties"]["Hello"], "World");
+
+    // A client with a fresh key is not in the directory.
+    let (_, send) = exchange(&server_flags, &["--curve-serverkey", SERVER_PUBLIC]);
+    assert_eq!(send.status.code(), Some(4), "{}", text(&send.stderr));
+}
+
+#[test]
+fn deny_and_allow_lists_on_a_null_server() {
+    let (_, send) = exchange(&["--deny", "127.0.0.1"], &[]);
+    assert_eq!(send.status.code(), Some(4), "{}", text(&send.stderr));
+    let (recv, send) = exchange(&["--allow", "127.0.0.1"], &[]);
+    assert!(send.status.success(), "{}", text(&send.stderr));
+    assert_eq!(json_line(&recv)["frames"][0], "hello");
+}
+
+#[test]
+fn configuration_mistakes_exit_2_with_a_reason() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let base = [
+        "recv",
+        "--bind",
+        ep.as_str(),
+        "--type",
+        "PULL",
+        "--timeout-ms",
+        "100",
+    ];
+    for (flags, says) in [
+        (&["--plain-server"][..], "--passwords"),
+        (
+            &["--allow", "127.0.0.1", "--deny", "10.0.0.1"][..],
+            "--deny",
+        ),
+        (&["--allow", "not-an-ip"][..], "not-an-ip"),
+        (
+            &["--plain-server", "--passwords", "/nonexistent/pw"][..],
+            "--passwords",
+        ),
+        (
+            &[
+                "--curve-server",
+                "--curve-secretkey",
+                SERVER_SECRET,
+                "--curve-certs",
+                "/nonexistent/dir",
+            ][..],
+            "--curve-certs",
+        ),
+        (
+            &["--curve-server", "--curve-cert", "/nonexistent/cert"][..],
+            "--curve-cert",
+        ),
+        (&["--curve-certs", "/tmp"][..], "--curve-server"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(flags);
+        let out = run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn zap_endpoint_asks_an_external_handler() {
+    // The external handler: an RFC 27 server over our library, in this test's process.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let handler_ep = rt.block_on(async {
+        let router = std::sync::Arc::new(zmtp::Socket::new(zmtp::SocketType::Router));
+        let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
+        let mut users = zmtp::zap::Passwords::new();
+        users.insert("remote", "pw");
+        let policy = zmtp::zap::Policy::new().passwords("*", users);
+        tokio::spawn(zmtp::serve_zap(router, std::sync::Arc::new(policy)));
+        ep
+    });
+    let (recv, send) = exchange(
+        &["--plain-server", "--zap-endpoint", &handler_ep],
+        &["--plain-username", "remote", "--plain-password", "pw"],
+    );
+    assert!(send.status.success(), "{}", text(&send.stderr));
+    assert_eq!(json_line(&recv)["properties"]["User-Id"], "remote");
+    drop(rt);
+}

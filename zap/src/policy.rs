@@ -1,0 +1,367 @@
+//! The built-in handler: the rules people already write with czmq's zauth and pyzmq's
+//! `zmq.auth`, per ZAP domain.
+//!
+//! A request is decided in two steps:
+//!
+//! 1. **Address.** With an allow list, only listed addresses pass; with a deny list, listed
+//!    addresses are refused (400). The lists are mutually exclusive, as in pyzmq.
+//! 2. **Mechanism,** with the rules of the request's domain (or of the default domain `*`):
+//!    - NULL: admitted with an empty User-Id;
+//!    - PLAIN: the username and password must match the domain's passwords (User-Id = username);
+//!    - CURVE: the client key must be in the domain's certificate directory or key set, or the
+//!      domain allows any key (User-Id = the key in Z85; a certificate's metadata becomes ZAP
+//!      metadata, so it is a property of every message from that client);
+//!    - a mechanism with no rule goes to the fallback handler if one is set, else is refused.
+//!
+//! Passwords files and certificate directories are re-read when they change.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use zmtp_core::{AuthReply, AuthRequest, AuthResult, AuthStatus, MechanismName, Metadata};
+use zmtp_mechanisms::CurvePublicKey;
+
+use crate::cert::{CertError, Certificate};
+use crate::passwords::{PasswordFile, PasswordFileError, Passwords};
+use crate::Authenticator;
+
+/// The domain whose rules apply to requests for a domain without rules of its own.
+pub const ANY_DOMAIN: &str = "*";
+
+/// A configuration mistake.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Both an allow list and a deny list were given.
+    #[error("--allow and --deny cannot be combined (as in pyzmq: use one list)")]
+    AllowAndDeny,
+    /// An address does not parse as an IP address.
+    #[error("not an IP address: {0}")]
+    BadAddress(String),
+    /// A passwords file could not be read.
+    #[error(transparent)]
+    Passwords(#[from] PasswordFileError),
+    /// A certificate directory could not be read.
+    #[error(transparent)]
+    Certificates(#[from] CertError),
+}
+
+#[derive(Debug, Default)]
+enum AddressRule {
+    #[default]
+    Any,
+    Allow(HashSet<IpAddr>),
+    Deny(HashSet<IpAddr>),
+}
+
+enum PlainRule {
+    Fixed(Passwords),
+    File(PasswordFile),
+}
+
+impl PlainRule {
+    fn check(&self, user: &[u8], password: &[u8]) -> bool {
+        match self {
+            PlainRule::Fixed(p) => p.check(user, password),
+            PlainRule::File(f) => f.check(user, password),
+        }
+    }
+}
+
+#[derive(Default)]
+struct CurveRule {
+    allow_any: bool,
+    keys: HashMap<[u8; 32], Metadata>,
+    dirs: Vec<CertDirectory>,
+}
+
+#[derive(Default)]
+struct DomainRules {
+    plain: Option<PlainRule>,
+    curve: Option<CurveRule>,
+}
+
+/// The built-in handler; see the module docs. Build it, then share it (`Arc`) among sockets
+/// directly or through a [`crate::ZapService`].
+#[derive(Default)]
+pub struct Policy {
+    address: AddressRule,
+    domains: HashMap<String, DomainRules>,
+    fallback: Option<Arc<dyn Authenticator>>,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut domains: Vec<_> = self.domains.keys().collect();
+        domains.sort();
+        f.debug_struct("Policy")
+            .field("address", &self.address)
+            .field("domains", &domains)
+            .field("fallback", &self.fallback.is_some())
+            .finish()
+    }
+}
+
+fn parse_ip(s: &str) -> Result<IpAddr, PolicyError> {
+    s.trim()
+        .parse()
+        .map_err(|_| PolicyError::BadAddress(s.to_owned()))
+}
+
+impl Policy {
+    /// A policy that admits NULL peers from anywhere and refuses PLAIN and CURVE until rules
+    /// are added.
+    pub fn new() -> Policy {
+        Policy::default()
+    }
+
+    /// Admits only this address (repeat for more). Cannot be combined with [`Policy::deny`].
+    pub fn allow(mut self, address: &str) -> Result<Policy, PolicyError> {
+        let ip = parse_ip(address)?;
+        match &mut self.address {
+            AddressRule::Any => self.address = AddressRule::Allow(HashSet::from([ip])),
+            AddressRule::Allow(set) => {
+                set.insert(ip);
+            }
+            AddressRule::Deny(_) => return Err(PolicyError::AllowAndDeny),
+        }
+        Ok(self)
+    }
+
+    /// Refuses this address (repeat for more). Cannot be combined with [`Policy::allow`].
+    pub fn deny(mut self, address: &str) -> Result<Policy, PolicyError> {
+        let ip = parse_ip(address)?;
+        match &mut self.address {
+            AddressRule::Any => self.address = AddressRule::Deny(HashSet::from([ip])),
+            AddressRule::Deny(set) => {
+                set.insert(ip);
+            }
+            AddressRule::Allow(_) => return Err(PolicyError::AllowAndDeny),
+        }
+        Ok(self)
+    }
+
+    fn rules(&mut self, domain: &str) -> &mut DomainRules {
+        self.domains.entry(domain.to_owned()).or_default()
+    }
+
+    fn curve(&mut self, domain: &str) -> &mut CurveRule {
+        self.rules(domain)
+            .curve
+            .get_or_insert_with(Default::default)
+    }
+
+    /// PLAIN users for `domain` (use [`ANY_DOMAIN`] for every domain without its own rules).
+    pub fn passwords(mut self, domain: &str, passwords: Passwords) -> Policy {
+        self.rules(domain).plain = Some(PlainRule::Fixed(passwords));
+        self
+    }
+
+    /// PLAIN users from a `user=password` file, re-read when it changes.
+    pub fn passwords_file(
+        mut self,
+        domain: &str,
+        path: impl Into<PathBuf>,
+    ) -> Result<Policy, PolicyError> {
+        let file = PasswordFile::open(path)?;
+        self.rules(domain).plain = Some(PlainRule::File(file));
+        Ok(self)
+    }
+
+    /// Admits every CURVE client of `domain` whose handshake succeeds (any key).
+    pub fn curve_allow_any(mut self, domain: &str) -> Policy {
+        self.curve(domain).allow_any = true;
+        self
+    }
+
+    /// Admits this CURVE client key in `domain`, with metadata for its connections.
+    pub fn curve_key(mut self, domain: &str, key: &CurvePublicKey, metadata: Metadata) -> Policy {
+        self.curve(domain).keys.insert(*key.as_bytes(), metadata);
+        self
+    }
+
+    /// Admits the CURVE keys of the public certificates in `dir` (czmq `name` and pyzmq
+    /// `name.key` files), with each certificate's metadata; re-read when the directory or a file
+    /// in it changes.
+    pub fn curve_certs(
+        mut self,
+        domain: &str,
+        dir: impl Into<PathBuf>,
+    ) -> Result<Policy, PolicyError> {
+        let dir = CertDirectory::open(dir.into())?;
+        self.curve(domain).dirs.push(dir);
+        Ok(self)
+    }
+
+    /// Asks `handler` about requests no rule covers (a mechanism without rules in the domain).
+    pub fn fallback(mut self, handler: Arc<dyn Authenticator>) -> Policy {
+        self.fallback = Some(handler);
+        self
+    }
+
+    fn domain_rules(&self, domain: &str) -> Option<&DomainRules> {
+        self.domains
+            .get(domain)
+            .or_else(|| self.domains.get(ANY_DOMAIN))
+    }
+
+    fn check_address(&self, address: &str) -> Result<(), AuthReply> {
+        let ip = address.parse::<IpAddr>().ok();
+        match &self.address {
+            AddressRule::Any => Ok(()),
+            AddressRule::Allow(set) => match ip {
+                Some(ip) if set.contains(&ip) => Ok(()),
+                _ => Err(AuthReply::deny("Address not in the allow list")),
+            },
+            AddressRule::Deny(set) => match ip {
+                Some(ip) if set.contains(&ip) => Err(AuthReply::deny("Address is denied")),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Decides a request without the fallback (`None` = no rule applies).
+    fn decide(&self, request: &AuthRequest) -> Option<AuthReply> {
+        if let Err(refusal) = self.check_address(&request.address) {
+            return Some(refusal);
+        }
+        let rules = self.domain_rules(&request.domain);
+        let m = request.mechanism;
+        if m == MechanismName::NULL {
+            return Some(AuthReply::allow(""));
+        }
+        if m == MechanismName::PLAIN {
+            let plain = rules.and_then(|r| r.plain.as_ref())?;
+            let [user, password] = request.credentials.as_slice() else {
+                return Some(AuthReply::deny("Malformed PLAIN credentials"));
+            };
+            return Some(if plain.check(user, password) {
+                AuthReply::allow(String::from_utf8_lossy(user))
+            } else {
+                AuthReply::deny("Invalid username or password")
+            });
+        }
+        if m == MechanismName::CURVE {
+            let curve = rules.and_then(|r| r.curve.as_ref())?;
+            let key: Option<[u8; 32]> = match request.credentials.as_slice() {
+                [k] => k.as_ref().try_into().ok(),
+                _ => None,
+            };
+            let Some(key) = key else {
+                return Some(AuthReply::deny("Malformed CURVE credentials"));
+            };
+            let user_id = z85_codec::encode_key(&key);
+            if let Some(md) = curve.keys.get(&key) {
+                return Some(AuthReply {
+                    metadata: md.clone(),
+                    ..AuthReply::allow(user_id)
+                });
+            }
+            for dir in &curve.dirs {
+                if let Some(md) = dir.lookup(&key) {
+                    return Some(AuthReply {
+                        metadata: md,
+                        ..AuthReply::allow(user_id)
+                    });
+                }
+            }
+            return Some(if curve.allow_any {
+                AuthReply::allow(user_id)
+            } else {
+                AuthReply::deny("Unknown key")
+            });
+        }
+        None
+    }
+}
+
+#[async_trait]
+impl Authenticator for Policy {
+    async fn authenticate(&self, request: AuthRequest) -> AuthResult {
+        if let Some(reply) = self.decide(&request) {
+            if reply.status == AuthStatus::Success {
+                tracing::debug!(domain = %request.domain, address = %request.address, user = %reply.user_id, "ZAP allowed");
+            } else {
+                tracing::info!(domain = %request.domain, address = %request.address, reason = %reply.status_text, "ZAP denied");
+            }
+            return Ok(reply);
+        }
+        match &self.fallback {
+            Some(h) => h.authenticate(request).await,
+            None => Ok(AuthReply::deny(format!(
+                "No {} rules for domain {:?}",
+                request.mechanism.as_str_lossy(),
+                request.domain
+            ))),
+        }
+    }
+}
+
+type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+/// A directory of public certificates, re-read when its listing, or a file's time or size,
+/// changes (checked at each request).
+struct CertDirectory {
+    dir: PathBuf,
+    state: Mutex<(Stamp, HashMap<[u8; 32], Metadata>)>,
+}
+
+fn dir_stamp(dir: &Path) -> Stamp {
+    let mut out: Stamp = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.path(), m.modified().ok(), m.len()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn load_keys(dir: &Path) -> Result<HashMap<[u8; 32], Metadata>, CertError> {
+    let mut keys = HashMap::new();
+    for (path, cert) in Certificate::load_public_dir(dir)? {
+        let mut md = Metadata::new();
+        for (name, value) in &cert.metadata {
+            if md.push(name, value.clone().into_bytes()).is_err() {
+                tracing::warn!(path = %path.display(), name, "certificate metadata name is not a valid ZMTP property name; skipped");
+            }
+        }
+        keys.insert(*cert.public.as_bytes(), md);
+    }
+    Ok(keys)
+}
+
+impl CertDirectory {
+    fn open(dir: PathBuf) -> Result<CertDirectory, CertError> {
+        let stamp = dir_stamp(&dir);
+        let keys = load_keys(&dir)?;
+        Ok(CertDirectory {
+            dir,
+            state: Mutex::new((stamp, keys)),
+        })
+    }
+
+    fn lookup(&self, key: &[u8; 32]) -> Option<Metadata> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = dir_stamp(&self.dir);
+        if now != state.0 {
+            match load_keys(&self.dir) {
+                Ok(keys) => {
+                    tracing::debug!(dir = %self.dir.display(), keys = keys.len(), "certificates reloaded");
+                    *state = (now, keys);
+                }
+                Err(e) => {
+                    tracing::warn!("certificates not reloaded, keeping the last good set: {e}")
+                }
+            }
+        }
+        state.1.get(key).cloned()
+    }
+}
