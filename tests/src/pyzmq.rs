@@ -48,7 +48,13 @@ pub struct Peer {
 impl Peer {
     /// Starts a peer with the JSON configuration `tests/interop/peer.py` documents.
     pub fn spawn(config: &Value) -> Peer {
-        let script = repo_root().join("tests/interop/peer.py");
+        Peer::spawn_script("peer.py", config)
+    }
+
+    /// Starts another script of `tests/interop/` the same way (configuration on stdin, JSON
+    /// lines on stdout).
+    pub fn spawn_script(name: &str, config: &Value) -> Peer {
+        let script = repo_root().join("tests/interop").join(name);
         let mut child = Command::new(python())
             .arg(script)
             .stdin(Stdio::piped())

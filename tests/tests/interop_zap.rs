@@ -1,0 +1,294 @@
+//! ZAP against real libzmq 4.3.5 and pyzmq: libzmq clients against our servers with each
+//! built-in handler, pyzmq's own `zmq.auth` handler reached through our proxy, and certificate
+//! files crossing between us and pyzmq in both directions.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zmtp::mechanisms::{CurveSecretKey, CurveServerConfig, PlainServerConfig};
+use zmtp::zap::{Authenticator, CertFormat, Certificate, Policy};
+use zmtp::{MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType, ZapProxy};
+use zmtp_tests::pyzmq::{hex_frames, Peer};
+
+const T: Duration = Duration::from_secs(20);
+
+// The zmq_curve(7) man-page keypairs (../shared/vectors/keys.txt).
+const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
+async fn recv(s: &Socket) -> zmtp::Message {
+    tokio::time::timeout(T, s.recv())
+        .await
+        .expect("a message within 20 s")
+        .expect("recv")
+}
+
+async fn event(
+    monitor: &mut tokio::sync::mpsc::Receiver<SocketEvent>,
+    wanted: MonitorEvent,
+) -> u32 {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, monitor.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted:?}"))
+            .expect("monitor");
+        if ev.event == wanted {
+            return ev.value;
+        }
+    }
+}
+
+fn curve_server(auth: Arc<dyn Authenticator>) -> SocketOptions {
+    SocketOptions {
+        mechanism: Arc::new(CurveServerConfig::new(
+            CurveSecretKey::from_z85(SERVER_SECRET).unwrap(),
+        )),
+        authenticator: Some(auth),
+        ..Default::default()
+    }
+}
+
+fn plain_server(auth: Arc<dyn Authenticator>) -> SocketOptions {
+    SocketOptions {
+        mechanism: Arc::new(PlainServerConfig::new()),
+        authenticator: Some(auth),
+        ..Default::default()
+    }
+}
+
+fn libzmq_curve_client(public: &str, secret: &str) -> Value {
+    json!({
+        "type": "DEALER",
+        "monitor": true,
+        "options": {
+            "curve_serverkey": SERVER_PUBLIC,
+            "curve_publickey": public,
+            "curve_secretkey": secret,
+        },
+    })
+}
+
+fn libzmq_plain_client(user: &str, password: &str) -> Value {
+    json!({
+        "type": "DEALER",
+        "monitor": true,
+        "options": { "plain_username": user, "plain_password": password },
+    })
+}
+
+/// Binds `ours`, starts a libzmq client that sends "hello" once its handshake succeeded, and
+/// returns our received message.
+async fn admitted(ours: &Socket, mut client: Value) -> zmtp::Message {
+    let ep = ours.bind("tcp://127.0.0.1:*").await.unwrap();
+    client["connect"] = json!(ep);
+    client["script"] = json!([
+        { "op": "wait_event", "event": "HANDSHAKE_SUCCEEDED" },
+        { "op": "send", "frames": hex_frames(&[b"hello"]) },
+    ]);
+    let _peer = Peer::spawn(&client);
+    recv(ours).await
+}
+
+/// Binds `ours`, starts a libzmq client, and returns the ZAP status its monitor reports.
+async fn refused(ours: &Socket, mut client: Value) -> u64 {
+    let mut monitor = ours.monitor(64);
+    let ep = ours.bind("tcp://127.0.0.1:*").await.unwrap();
+    client["connect"] = json!(ep);
+    client["script"] = json!([{ "op": "wait_event", "event": "HANDSHAKE_FAILED_AUTH" }]);
+    let mut peer = Peer::spawn(&client);
+    let ours_saw = event(&mut monitor, MonitorEvent::HandshakeFailedAuth).await;
+    let theirs = peer.event("HANDSHAKE_FAILED_AUTH").await;
+    assert_eq!(u64::from(ours_saw), theirs);
+    theirs
+}
+
+#[tokio::test]
+async fn libzmq_curve_client_and_our_certificate_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // The client's public certificate, written by us in czmq form with metadata.
+    Certificate::from_secret(CurveSecretKey::from_z85(CLIENT_SECRET).unwrap())
+        .with_metadata("Hello", "World")
+        .save_public(&dir.path().join("client"), CertFormat::Czmq)
+        .unwrap();
+    let policy = Arc::new(Policy::new().curve_certs("*", dir.path()).unwrap());
+    let ours = Socket::with_options(SocketType::Dealer, curve_server(policy.clone()));
+    let msg = admitted(&ours, libzmq_curve_client(CLIENT_PUBLIC, CLIENT_SECRET)).await;
+    assert_eq!(msg.property("User-Id"), Some(CLIENT_PUBLIC));
+    assert_eq!(msg.property("Hello"), Some("World"));
+
+    // A client whose key is in no certificate: libzmq reports our 400.
+    let ours = Socket::with_options(SocketType::Dealer, curve_server(policy));
+    let status = refused(&ours, libzmq_curve_client(SERVER_PUBLIC, SERVER_SECRET)).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn libzmq_curve_client_with_a_pyzmq_written_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = pyzmq_certs(json!({
+        "create": { "dir": dir.path(), "name": "client", "metadata": { "Role": "ops" } }
+    }))
+    .await;
+    let public = created["created_keys"][0].as_str().unwrap().to_owned();
+    let secret = created["created_keys"][1].as_str().unwrap().to_owned();
+    // pyzmq put both files in the directory; the secret one is skipped by name.
+    let policy = Arc::new(Policy::new().curve_certs("*", dir.path()).unwrap());
+    let ours = Socket::with_options(SocketType::Dealer, curve_server(policy));
+    let msg = admitted(&ours, libzmq_curve_client(&public, &secret)).await;
+    assert_eq!(msg.property("User-Id"), Some(public.as_str()));
+}
+
+#[tokio::test]
+async fn libzmq_curve_client_with_allow_any() {
+    let policy = Arc::new(Policy::new().curve_allow_any("*"));
+    let ours = Socket::with_options(SocketType::Dealer, curve_server(policy));
+    let msg = admitted(&ours, libzmq_curve_client(CLIENT_PUBLIC, CLIENT_SECRET)).await;
+    assert_eq!(msg.property("User-Id"), Some(CLIENT_PUBLIC));
+}
+
+#[tokio::test]
+async fn libzmq_plain_client_and_our_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("passwords");
+    std::fs::write(&path, "admin=secret\n").unwrap();
+    let policy = Arc::new(Policy::new().passwords_file("*", &path).unwrap());
+    let ours = Socket::with_options(SocketType::Dealer, plain_server(policy.clone()));
+    let msg = admitted(&ours, libzmq_plain_client("admin", "secret")).await;
+    assert_eq!(msg.property("User-Id"), Some("admin"));
+    let ours = Socket::with_options(SocketType::Dealer, plain_server(policy));
+    assert_eq!(
+        refused(&ours, libzmq_plain_client("admin", "nope")).await,
+        400
+    );
+}
+
+#[tokio::test]
+async fn libzmq_null_client_and_our_address_lists() {
+    let deny = Arc::new(Policy::new().deny("127.0.0.1").unwrap());
+    let ours = Socket::with_options(
+        SocketType::Dealer,
+        SocketOptions {
+            authenticator: Some(deny),
+            ..Default::default()
+        },
+    );
+    let client = json!({ "type": "DEALER", "monitor": true });
+    assert_eq!(refused(&ours, client.clone()).await, 400);
+    let allow = Arc::new(Policy::new().allow("127.0.0.1").unwrap());
+    let ours = Socket::with_options(
+        SocketType::Dealer,
+        SocketOptions {
+            authenticator: Some(allow),
+            ..Default::default()
+        },
+    );
+    let msg = admitted(&ours, client).await;
+    assert_eq!(msg.parts()[0], "hello");
+}
+
+async fn pyzmq_handler(config: Value) -> (Peer, String) {
+    let mut handler = Peer::spawn_script("zap_handler.py", &config);
+    let ep = handler.bound().await;
+    (handler, ep)
+}
+
+#[tokio::test]
+async fn pyzmq_zap_handler_through_our_proxy_plain() {
+    let (_handler, ep) = pyzmq_handler(json!({
+        "plain": { "passwords": { "admin": "secret" } },
+    }))
+    .await;
+    let proxy = Arc::new(ZapProxy::connect(&ep).await.unwrap());
+    let ours = Socket::with_options(SocketType::Dealer, plain_server(proxy.clone()));
+    let msg = admitted(&ours, libzmq_plain_client("admin", "secret")).await;
+    assert_eq!(msg.property("User-Id"), Some("admin"));
+    let ours = Socket::with_options(SocketType::Dealer, plain_server(proxy));
+    assert_eq!(
+        refused(&ours, libzmq_plain_client("admin", "wrong")).await,
+        400
+    );
+}
+
+#[tokio::test]
+async fn pyzmq_zap_handler_through_our_proxy_curve_with_our_pyzmq_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    Certificate::from_secret(CurveSecretKey::from_z85(CLIENT_SECRET).unwrap())
+        .save_public(&dir.path().join("client"), CertFormat::Pyzmq)
+        .unwrap();
+    let (_handler, ep) = pyzmq_handler(json!({
+        "curve": { "location": dir.path() },
+    }))
+    .await;
+    let proxy = Arc::new(ZapProxy::connect(&ep).await.unwrap());
+    let ours = Socket::with_options(SocketType::Dealer, curve_server(proxy.clone()));
+    let msg = admitted(&ours, libzmq_curve_client(CLIENT_PUBLIC, CLIENT_SECRET)).await;
+    // pyzmq names CURVE users by their Z85 key.
+    assert_eq!(msg.property("User-Id"), Some(CLIENT_PUBLIC));
+    let ours = Socket::with_options(SocketType::Dealer, curve_server(proxy));
+    assert_eq!(
+        refused(&ours, libzmq_curve_client(SERVER_PUBLIC, SERVER_SECRET)).await,
+        400
+    );
+}
+
+async fn pyzmq_certs(config: Value) -> Value {
+    let mut p = Peer::spawn_script("certs.py", &config);
+    p.next().await
+}
+
+#[tokio::test]
+async fn our_certificates_load_in_pyzmq() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Certificate::generate()
+        .unwrap()
+        .with_metadata("name", "node one");
+    let mut loads = Vec::new();
+    for format in [CertFormat::Czmq, CertFormat::Pyzmq] {
+        let (public, secret) = ours
+            .save(&dir.path().join(format!("{format:?}")), format)
+            .unwrap();
+        loads.push(public);
+        loads.push(secret);
+    }
+    let out = pyzmq_certs(json!({ "load": loads, "load_dir": dir.path() })).await;
+    let public = ours.public.to_z85();
+    let secret = ours.secret.as_ref().unwrap().to_z85().to_string();
+    for (i, path) in loads.iter().enumerate() {
+        let got = &out["loaded"][path.to_str().unwrap()];
+        assert_eq!(got[0], public.as_str(), "{path:?}");
+        if i % 2 == 1 {
+            assert_eq!(got[1], secret.as_str(), "{path:?}");
+        } else {
+            assert!(got[1].is_null(), "{path:?}");
+        }
+    }
+    // pyzmq's directory loader reads *.key files: ours in pyzmq form.
+    assert_eq!(out["dir_keys"], json!([public]));
+}
+
+#[tokio::test]
+async fn pyzmq_certificates_load_in_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pyzmq_certs(json!({
+        "create": { "dir": dir.path(), "name": "peer", "metadata": { "Hello": "World" } }
+    }))
+    .await;
+    let public_file = Path::new(out["created"][0].as_str().unwrap());
+    let secret_file = Path::new(out["created"][1].as_str().unwrap());
+    let public = out["created_keys"][0].as_str().unwrap();
+    let secret = out["created_keys"][1].as_str().unwrap();
+    let p = Certificate::load(public_file).unwrap();
+    assert_eq!(p.public.to_z85(), public);
+    assert!(p.secret.is_none());
+    let s = Certificate::load(secret_file).unwrap();
+    assert_eq!(s.secret.unwrap().to_z85().as_str(), secret);
+    assert_eq!(s.metadata, vec![("Hello".to_owned(), "World".to_owned())]);
+    let dir_certs = Certificate::load_public_dir(dir.path()).unwrap();
+    assert_eq!(dir_certs.len(), 1);
+    assert_eq!(dir_certs[0].1.public.to_z85(), public);
+}
