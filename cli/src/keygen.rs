@@ -1,22 +1,47 @@
-//! `zmtp keygen`: CURVE keypairs in Z85.
+//! `zmtp keygen`: CURVE keypairs in Z85, optionally written as certificate files.
 
-use clap::Args;
-use zmtp::mechanisms::{CurveKeyPair, CurveSecretKey};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use zmtp::mechanisms::CurveSecretKey;
+use zmtp::zap::{CertFormat, Certificate};
 
 use crate::common::Failure;
+
+/// Certificate file layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `NAME` and `NAME_secret`, as czmq's zcert writes them.
+    Czmq,
+    /// `NAME.key` and `NAME.key_secret`, as pyzmq's zmq.auth writes them.
+    Pyzmq,
+}
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     zmtp keygen\n  \
     zmtp keygen --json\n  \
+    zmtp keygen --cert certs/gateway --meta name=gateway-1\n  \
+    zmtp keygen --cert client --cert-format pyzmq\n  \
     zmtp keygen --public-from 'D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs'")]
 pub struct KeygenArgs {
-    /// Print {"public": "...", "secret": "..."}.
+    /// Print {"public": "...", "secret": "..."} (and the files written).
     #[arg(long)]
     pub json: bool,
     /// Print the public key of this Z85 secret key instead of generating a pair.
-    #[arg(long, value_name = "SECRET")]
+    #[arg(long, value_name = "SECRET", conflicts_with_all = ["cert", "meta"])]
     pub public_from: Option<String>,
+    /// Also write certificate files: NAME (public) and NAME_secret, or NAME.key and
+    /// NAME.key_secret with --cert-format pyzmq. The secret file is readable by its owner only.
+    #[arg(long, value_name = "NAME")]
+    pub cert: Option<PathBuf>,
+    /// Certificate file layout.
+    #[arg(long, value_enum, default_value = "czmq", requires = "cert")]
+    pub cert_format: Format,
+    /// Certificate metadata NAME=VALUE (repeatable); a certificate directory handler returns
+    /// it to the connections of this key.
+    #[arg(long, value_name = "NAME=VALUE", requires = "cert")]
+    pub meta: Vec<String>,
 }
 
 pub fn run(args: KeygenArgs) -> Result<(), Failure> {
@@ -31,17 +56,55 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let pair = CurveKeyPair::generate().map_err(|e| Failure::other(e.to_string()))?;
-    let public = pair.public.to_z85();
-    let secret = pair.secret.to_z85();
+    let mut cert = Certificate::generate().map_err(|e| Failure::other(e.to_string()))?;
+    for entry in &args.meta {
+        let (name, value) = entry
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--meta {entry:?}: expected NAME=VALUE")))?;
+        cert = cert.with_metadata(name, value);
+    }
+    let files = match &args.cert {
+        Some(base) => {
+            let format = match args.cert_format {
+                Format::Czmq => CertFormat::Czmq,
+                Format::Pyzmq => CertFormat::Pyzmq,
+            };
+            // Refuse to overwrite: a lost secret certificate cannot be recovered.
+            for path in [format.public_path(base), format.secret_path(base)] {
+                if path.exists() {
+                    return Err(Failure::usage(format!(
+                        "--cert: {} exists; not overwriting it",
+                        path.display()
+                    )));
+                }
+            }
+            let (public, secret) = cert
+                .save(base, format)
+                .map_err(|e| Failure::usage(format!("--cert: {e}")))?;
+            Some((public, secret))
+        }
+        None => None,
+    };
+    let public = cert.public.to_z85();
+    let secret = cert
+        .secret
+        .as_ref()
+        .map(|s| s.to_z85())
+        .ok_or_else(|| Failure::other("generated certificate without a secret key"))?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "public": public, "secret": secret.as_str() })
-        );
+        let mut out = serde_json::json!({ "public": public, "secret": secret.as_str() });
+        if let Some((p, s)) = &files {
+            out["public_file"] = serde_json::json!(p.display().to_string());
+            out["secret_file"] = serde_json::json!(s.display().to_string());
+        }
+        println!("{out}");
     } else {
         println!("public: {public}");
         println!("secret: {}", secret.as_str());
+        if let Some((p, s)) = &files {
+            println!("public certificate: {}", p.display());
+            println!("secret certificate: {}", s.display());
+        }
     }
     Ok(())
 }

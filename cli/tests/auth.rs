@@ -245,3 +245,54 @@ fn zap_endpoint_asks_an_external_handler() {
     assert_eq!(json_line(&recv)["properties"]["User-Id"], "remote");
     drop(rt);
 }
+
+#[test]
+fn keygen_writes_certificates_in_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, public_name, secret_name) in [
+        ("czmq", "node", "node_secret"),
+        ("pyzmq", "node.key", "node.key_secret"),
+    ] {
+        let base = dir.path().join(format).join("node");
+        std::fs::create_dir_all(base.parent().unwrap()).unwrap();
+        let out = run(&[
+            "keygen",
+            "--json",
+            "--cert",
+            base.to_str().unwrap(),
+            "--cert-format",
+            format,
+            "--meta",
+            "name=node one",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let public_file = dir.path().join(format).join(public_name);
+        let secret_file = dir.path().join(format).join(secret_name);
+        assert_eq!(v["public_file"], public_file.to_str().unwrap());
+        assert_eq!(v["secret_file"], secret_file.to_str().unwrap());
+        let public = zmtp::zap::Certificate::load(&public_file).unwrap();
+        assert_eq!(public.public.to_z85(), v["public"].as_str().unwrap());
+        assert!(public.secret.is_none());
+        let secret = zmtp::zap::Certificate::load(&secret_file).unwrap();
+        assert_eq!(
+            secret.secret.unwrap().to_z85().as_str(),
+            v["secret"].as_str().unwrap()
+        );
+        assert_eq!(
+            secret.metadata,
+            vec![("name".to_owned(), "node one".to_owned())]
+        );
+        // Never overwritten.
+        let again = run(&[
+            "keygen",
+            "--cert",
+            base.to_str().unwrap(),
+            "--cert-format",
+            format,
+        ]);
+        assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    }
+    let bad = run(&["keygen", "--cert", "x", "--meta", "novalue"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
