@@ -365,3 +365,154 @@ impl CertDirectory {
         state.1.get(key).cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cert::CertFormat;
+    use crate::FnAuthenticator;
+
+    fn request(domain: &str, mechanism: MechanismName, credentials: Vec<Bytes>) -> AuthRequest {
+        AuthRequest {
+            domain: domain.into(),
+            address: "192.0.2.1".into(),
+            identity: Bytes::new(),
+            mechanism,
+            credentials,
+        }
+    }
+
+    fn plain(domain: &str, user: &str, password: &str) -> AuthRequest {
+        request(
+            domain,
+            MechanismName::PLAIN,
+            vec![
+                Bytes::copy_from_slice(user.as_bytes()),
+                Bytes::copy_from_slice(password.as_bytes()),
+            ],
+        )
+    }
+
+    fn curve(key: &CurvePublicKey) -> AuthRequest {
+        request(
+            "d",
+            MechanismName::CURVE,
+            vec![Bytes::copy_from_slice(key.as_bytes())],
+        )
+    }
+
+    async fn code(policy: &Policy, req: AuthRequest) -> u16 {
+        policy.authenticate(req).await.unwrap().status.code()
+    }
+
+    #[test]
+    fn allow_and_deny_are_exclusive_and_addresses_must_parse() {
+        assert!(matches!(
+            Policy::new().allow("10.0.0.1").unwrap().deny("10.0.0.2"),
+            Err(PolicyError::AllowAndDeny)
+        ));
+        assert!(matches!(
+            Policy::new().deny("10.0.0.1").unwrap().allow("10.0.0.2"),
+            Err(PolicyError::AllowAndDeny)
+        ));
+        assert!(matches!(
+            Policy::new().allow("example.com"),
+            Err(PolicyError::BadAddress(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn domains_have_their_own_rules_and_star_is_the_default() {
+        let mut a = Passwords::new();
+        a.insert("alice", "a");
+        let mut any = Passwords::new();
+        any.insert("bob", "b");
+        let policy = Policy::new()
+            .passwords("sales", a)
+            .passwords(ANY_DOMAIN, any);
+        assert_eq!(code(&policy, plain("sales", "alice", "a")).await, 200);
+        assert_eq!(code(&policy, plain("sales", "bob", "b")).await, 400);
+        assert_eq!(code(&policy, plain("other", "bob", "b")).await, 200);
+        assert_eq!(code(&policy, plain("other", "alice", "a")).await, 400);
+        let reply = policy.authenticate(plain("", "bob", "b")).await.unwrap();
+        assert_eq!(reply.user_id, "bob");
+    }
+
+    #[tokio::test]
+    async fn mechanisms_without_rules_are_refused_or_go_to_the_fallback() {
+        let policy = Policy::new();
+        assert_eq!(code(&policy, plain("d", "u", "p")).await, 400);
+        let key = fresh_key();
+        assert_eq!(code(&policy, curve(&key)).await, 400);
+        assert_eq!(
+            code(&policy, request("d", MechanismName::NULL, vec![])).await,
+            200
+        );
+        let fallback = Policy::new().fallback(Arc::new(FnAuthenticator(|r: &AuthRequest| {
+            Ok(AuthReply::allow(format!("fallback:{}", r.domain)))
+        })));
+        let reply = fallback.authenticate(plain("d", "u", "p")).await.unwrap();
+        assert_eq!(reply.user_id, "fallback:d");
+        let custom = request("d", MechanismName::new("X-PSK").unwrap(), vec![]);
+        assert_eq!(code(&fallback, custom.clone()).await, 200);
+        assert_eq!(code(&policy, custom).await, 400);
+    }
+
+    #[tokio::test]
+    async fn address_rules_come_first() {
+        let mut users = Passwords::new();
+        users.insert("u", "p");
+        let policy = Policy::new()
+            .deny("192.0.2.1")
+            .unwrap()
+            .passwords(ANY_DOMAIN, users.clone());
+        assert_eq!(code(&policy, plain("d", "u", "p")).await, 400);
+        let policy = Policy::new()
+            .allow("192.0.2.1")
+            .unwrap()
+            .passwords(ANY_DOMAIN, users);
+        assert_eq!(code(&policy, plain("d", "u", "p")).await, 200);
+        let mut elsewhere = plain("d", "u", "p");
+        elsewhere.address = "192.0.2.99".into();
+        assert_eq!(code(&policy, elsewhere).await, 400);
+    }
+
+    fn fresh_key() -> CurvePublicKey {
+        Certificate::generate().unwrap().public
+    }
+
+    #[tokio::test]
+    async fn certificate_directories_are_reloaded_when_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Policy::new().curve_certs(ANY_DOMAIN, dir.path()).unwrap();
+        let cert = Certificate::generate()
+            .unwrap()
+            .with_metadata("Role", "ops");
+        assert_eq!(code(&policy, curve(&cert.public)).await, 400);
+        cert.save_public(&dir.path().join("ops"), CertFormat::Czmq)
+            .unwrap();
+        let reply = policy.authenticate(curve(&cert.public)).await.unwrap();
+        assert_eq!(reply.status.code(), 200);
+        assert_eq!(reply.user_id, cert.public.to_z85());
+        assert_eq!(reply.metadata.get_str("Role"), Some("ops"));
+        std::fs::remove_file(dir.path().join("ops")).unwrap();
+        assert_eq!(code(&policy, curve(&cert.public)).await, 400);
+    }
+
+    #[tokio::test]
+    async fn curve_allow_any_names_users_by_key() {
+        let policy = Policy::new().curve_allow_any(ANY_DOMAIN);
+        let key = fresh_key();
+        let reply = policy.authenticate(curve(&key)).await.unwrap();
+        assert_eq!(reply.status.code(), 200);
+        assert_eq!(reply.user_id, key.to_z85());
+        let bad = request(
+            "d",
+            MechanismName::CURVE,
+            vec![Bytes::from_static(b"short")],
+        );
+        assert_eq!(code(&policy, bad).await, 400);
+    }
+}
