@@ -33,3 +33,8 @@ pub use zap_remote::{serve_zap, ZapProxy};
 pub use zmtp_core::{self as core, Heartbeat, Limits, Metadata, SocketType};
 pub use zmtp_mechanisms as mechanisms;
 pub use zmtp_zap as zap;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
