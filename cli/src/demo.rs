@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use zmtp::core::{AuthReply, AuthRequest};
 use zmtp::mechanisms::{CurveClientConfig, CurveKeyPair, CurvePublicKey, CurveServerConfig};
-use zmtp::zap::FnAuthenticator;
+use zmtp::zap::{FnAuthenticator, ZapService};
 use zmtp::{MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType};
 
 use crate::common::Failure;
@@ -125,12 +125,15 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         ));
         Ok(reply)
     });
+    // The handler runs as a ZAP service (an actor behind a bounded channel, like libzmq's
+    // inproc://zeromq.zap.01), which any number of server sockets could share.
+    let (zap, _zap_service) = ZapService::new().spawn(Arc::new(authenticator));
     let server = Socket::with_options(
         SocketType::Router,
         SocketOptions {
             mechanism: Arc::new(CurveServerConfig::new(server_keys.secret.clone())),
             zap_domain: Some("demo".into()),
-            authenticator: Some(Arc::new(authenticator)),
+            authenticator: Some(Arc::new(zap)),
             ..Default::default()
         },
     );

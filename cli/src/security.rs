@@ -16,7 +16,7 @@ use crate::common::Failure;
 /// Security and authentication options.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SecurityArgs {
-    /// Act as CURVE server (needs --curve-secretkey; the public key is derived).
+    /// Act as CURVE server (needs --curve-secretkey or --curve-cert; the public key is derived).
     #[arg(long, help_heading = "Security")]
     pub curve_server: bool,
     /// Our CURVE secret key (40 Z85 characters).

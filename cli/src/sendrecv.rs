@@ -19,7 +19,9 @@ const SEND_LINGER: Duration = Duration::from_secs(10);
 #[command(after_help = "Examples:\n  \
     zmtp recv --bind tcp://127.0.0.1:5555 --type PULL --count 1 &\n  \
     zmtp send --connect tcp://127.0.0.1:5555 --type PUSH hello world\n  \
-    printf 'a\\nb\\n' | zmtp send --connect tcp://127.0.0.1:5555 --type PUSH")]
+    printf 'a\\nb\\n' | zmtp send --connect tcp://127.0.0.1:5555 --type PUSH\n  \
+    zmtp send --connect tcp://127.0.0.1:5559 --type PUSH --curve-serverkey SERVER_Z85 \
+    --curve-cert client_secret hello")]
 pub struct SendArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
@@ -40,7 +42,10 @@ pub struct SendArgs {
 #[command(after_help = "Examples:\n  \
     zmtp recv --bind tcp://127.0.0.1:5555 --type PULL --count 1\n  \
     zmtp recv --connect tcp://127.0.0.1:5556 --type SUB --subscribe weather --json\n  \
-    zmtp recv --bind tcp://127.0.0.1:5557 --type REP --reply ok\n\n\
+    zmtp recv --bind tcp://127.0.0.1:5557 --type REP --reply ok\n  \
+    zmtp recv --bind tcp://127.0.0.1:5558 --type PULL --json --plain-server --passwords users.txt\n  \
+    zmtp recv --bind tcp://127.0.0.1:5559 --type PULL --json --curve-server --curve-cert server_secret \
+    --curve-certs clients/\n\n\
     Each message prints on one line, frames separated by a space; a frame that is not printable \
     UTF-8 prints as 0x followed by hex. --json prints one object a line: \
     {\"frames\": [...], \"properties\": {...}}.")]
