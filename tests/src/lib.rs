@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod abnf;
 pub mod pyzmq;
 
 use std::path::{Path, PathBuf};
