@@ -102,3 +102,8 @@ fn session_curve_client() {
 fn zap() {
     replay("zap", zmtp_zap::fuzzing::zap);
 }
+
+#[test]
+fn socket_ops() {
+    replay("socket_ops", zmtp::fuzzing::socket_ops);
+}

@@ -16,6 +16,7 @@
 mod connection;
 pub mod endpoint;
 mod error;
+pub mod fuzzing;
 mod message;
 pub mod monitor;
 mod options;
