@@ -38,12 +38,18 @@ pub struct SocketOptions {
     /// - CURVE and NULL ask when an authenticator is set or `zap_domain` is set (libzmq: CURVE
     ///   asks when a handler exists; NULL only with a domain);
     /// - a socket with a `zap_domain` but no authenticator refuses every peer (libzmq accepts
-    ///   them unless `ZMQ_ZAP_ENFORCE_DOMAIN` is set): a domain means authentication was wanted;
+    ///   them unless `ZMQ_ZAP_ENFORCE_DOMAIN` is set): a domain means authentication was wanted.
+    ///   [`SocketOptions::zap_enforce_domain`] `= false` restores libzmq's behaviour;
     /// - a CURVE server with neither admits any client whose keys complete the handshake, as
     ///   libzmq does: the server key is then the only secret.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// How long a ZAP answer may take before the handshake fails (default 10 s).
     pub zap_timeout: Duration,
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`, but on by default (libzmq: off): with a `zap_domain` and no
+    /// `authenticator`, NULL and CURVE peers are refused (`true`) or admitted without asking
+    /// anyone (`false`, libzmq's default). PLAIN servers refuse everyone without an
+    /// authenticator either way.
+    pub zap_enforce_domain: bool,
     /// `ZMQ_METADATA`: extra properties announced to peers.
     pub metadata: Metadata,
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped.
@@ -65,6 +71,7 @@ impl Default for SocketOptions {
             zap_domain: None,
             authenticator: None,
             zap_timeout: Duration::from_secs(10),
+            zap_enforce_domain: true,
             metadata: Metadata::new(),
             router_mandatory: false,
         }

@@ -179,8 +179,13 @@ impl Socket {
         config.limits = options.limits.clone();
         config.handshake_timeout = options.handshake_ivl;
         config.heartbeat = options.heartbeat;
-        config.zap_domain = options.zap_domain.clone();
         config.authenticate = options.authenticator.is_some();
+        // Without enforcement, a domain alone does not make NULL or CURVE ask (libzmq's way).
+        config.zap_domain = if config.authenticate || options.zap_enforce_domain {
+            options.zap_domain.clone()
+        } else {
+            None
+        };
         config.metadata = options.metadata.clone();
         let (tx, rx) = mpsc::channel(options.rcvhwm.max(1));
         Socket {

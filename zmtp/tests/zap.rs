@@ -365,3 +365,38 @@ async fn serve_zap_answers_malformed_requests_with_500() {
     assert_eq!(reply.status.code(), 200);
     served.abort();
 }
+
+#[tokio::test]
+async fn without_domain_enforcement_a_domain_alone_admits_null_but_never_plain() {
+    let server = Socket::with_options(
+        SocketType::Pull,
+        SocketOptions {
+            zap_domain: Some("d".into()),
+            zap_enforce_domain: false,
+            ..Default::default()
+        },
+    );
+    let mut monitor = server.monitor(64);
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = Socket::new(SocketType::Push);
+    client.connect(&ep).await.unwrap();
+    client.send("in").await.unwrap();
+    assert_eq!(recv(&server).await.parts()[0], "in");
+    expect_event(&mut monitor, MonitorEvent::HandshakeSucceeded).await;
+
+    let plain = Socket::with_options(
+        SocketType::Pull,
+        SocketOptions {
+            mechanism: Arc::new(PlainServerConfig::new()),
+            zap_domain: Some("d".into()),
+            zap_enforce_domain: false,
+            ..Default::default()
+        },
+    );
+    let mut monitor = plain.monitor(64);
+    let ep = plain.bind("tcp://127.0.0.1:*").await.unwrap();
+    let client = Socket::with_options(SocketType::Push, plain_client("u", "p"));
+    client.connect(&ep).await.unwrap();
+    let ev = expect_event(&mut monitor, MonitorEvent::HandshakeFailedProtocol).await;
+    assert_eq!(ev.value, 0x2000_0000, "PLAIN never runs unauthenticated");
+}
