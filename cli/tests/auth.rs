@@ -1,25 +1,13 @@
 //! Server-side authentication flags of `zmtp recv`: --passwords, --curve-certs, --allow/--deny,
 //! --curve-cert and --zap-endpoint, with the binary spawned as users run it.
 
+mod common;
+
+use common::{free_port, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET, ZMTP};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-
-const ZMTP: &str = env!("CARGO_BIN_EXE_zmtp");
-// A keypair for the server and one for the client (Z85, from the RFC 32/CurveZMQ examples).
-const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
-const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
-const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
-const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(ZMTP)

@@ -1,18 +1,15 @@
 //! The `zmtp` binary, spawned as users run it: every sub-command, its exit statuses, and
 //! send/recv against a real libzmq peer for NULL, PLAIN and CURVE.
 
+mod common;
+
+use common::{free_port, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET, ZMTP};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use zmtp_tests::pyzmq::{hex_frames, Peer};
-
-const ZMTP: &str = env!("CARGO_BIN_EXE_zmtp");
-const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
-const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
-const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
-const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
 
 fn zmtp(args: &[&str]) -> Output {
     Command::new(ZMTP).args(args).output().expect("zmtp runs")
@@ -32,14 +29,6 @@ fn zmtp_stdin(args: &[&str], input: &[u8]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn run(args: Vec<String>) -> Output {

@@ -76,3 +76,32 @@ pub fn ledger_rows(rfcs: &Path) -> std::io::Result<Vec<LedgerRow>> {
     }
     Ok(rows)
 }
+
+/// How long an interop test waits for any one message or event.
+pub const INTEROP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The next message on `socket`; panics after [`INTEROP_TIMEOUT`].
+pub async fn recv(socket: &zmtp::Socket) -> zmtp::Message {
+    tokio::time::timeout(INTEROP_TIMEOUT, socket.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no message within {INTEROP_TIMEOUT:?}"))
+        .expect("recv")
+}
+
+/// Waits for the monitor event `wanted`, skipping others, and returns its value; panics after
+/// [`INTEROP_TIMEOUT`].
+pub async fn event(
+    monitor: &mut tokio::sync::mpsc::Receiver<zmtp::SocketEvent>,
+    wanted: zmtp::MonitorEvent,
+) -> u32 {
+    let deadline = tokio::time::Instant::now() + INTEROP_TIMEOUT;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, monitor.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted:?} within {INTEROP_TIMEOUT:?}"))
+            .expect("monitor open");
+        if ev.event == wanted {
+            return ev.value;
+        }
+    }
+}

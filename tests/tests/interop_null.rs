@@ -7,15 +7,7 @@ use bytes::Bytes;
 use serde_json::json;
 use zmtp::{Socket, SocketOptions, SocketType};
 use zmtp_tests::pyzmq::{hex_frames, Peer};
-
-const T: Duration = Duration::from_secs(20);
-
-async fn recv(s: &Socket) -> zmtp::Message {
-    tokio::time::timeout(T, s.recv())
-        .await
-        .expect("a message within 20 s")
-        .expect("recv")
-}
+use zmtp_tests::recv;
 
 /// Connects `ours` and a libzmq peer of `their_type`; returns the peer. `we_bind` picks sides.
 async fn link(

@@ -2,7 +2,6 @@
 //! as server, binding and connecting; success, refusals, wrong keys, large messages, heartbeats.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -12,10 +11,9 @@ use zmtp::mechanisms::{
     PlainErrorForm, PlainServerConfig,
 };
 use zmtp::zap::FnAuthenticator;
-use zmtp::{MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType};
+use zmtp::{MonitorEvent, Socket, SocketOptions, SocketType};
 use zmtp_tests::pyzmq::{hex_frames, Peer};
-
-const T: Duration = Duration::from_secs(20);
+use zmtp_tests::{event, recv};
 
 // The zmq_curve(7) man-page keypairs (../shared/vectors/keys.txt).
 const SERVER_PUBLIC_Z85: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
@@ -41,29 +39,6 @@ fn server_public() -> CurvePublicKey {
 
 fn client_secret() -> CurveSecretKey {
     CurveSecretKey::from_bytes(key32(CLIENT_SECRET)).unwrap()
-}
-
-async fn recv(s: &Socket) -> zmtp::Message {
-    tokio::time::timeout(T, s.recv())
-        .await
-        .expect("a message within 20 s")
-        .expect("recv")
-}
-
-async fn event(
-    monitor: &mut tokio::sync::mpsc::Receiver<SocketEvent>,
-    wanted: MonitorEvent,
-) -> u32 {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, monitor.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {wanted:?}"))
-            .expect("monitor");
-        if ev.event == wanted {
-            return ev.value;
-        }
-    }
 }
 
 async fn link(ours: &Socket, we_bind: bool, mut config: Value) -> Peer {

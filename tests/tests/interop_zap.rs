@@ -4,44 +4,19 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use zmtp::mechanisms::{CurveSecretKey, CurveServerConfig, PlainServerConfig};
 use zmtp::zap::{Authenticator, CertFormat, Certificate, Policy};
-use zmtp::{MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType, ZapProxy};
+use zmtp::{MonitorEvent, Socket, SocketOptions, SocketType, ZapProxy};
 use zmtp_tests::pyzmq::{hex_frames, Peer};
-
-const T: Duration = Duration::from_secs(20);
+use zmtp_tests::{event, recv};
 
 // The zmq_curve(7) man-page keypairs (../shared/vectors/keys.txt).
 const SERVER_PUBLIC: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
 const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
 const CLIENT_PUBLIC: &str = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
 const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
-
-async fn recv(s: &Socket) -> zmtp::Message {
-    tokio::time::timeout(T, s.recv())
-        .await
-        .expect("a message within 20 s")
-        .expect("recv")
-}
-
-async fn event(
-    monitor: &mut tokio::sync::mpsc::Receiver<SocketEvent>,
-    wanted: MonitorEvent,
-) -> u32 {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, monitor.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {wanted:?}"))
-            .expect("monitor");
-        if ev.event == wanted {
-            return ev.value;
-        }
-    }
-}
 
 fn curve_server(auth: Arc<dyn Authenticator>) -> SocketOptions {
     SocketOptions {

@@ -19,12 +19,14 @@
 //! values; the keys themselves must be exact 40-character Z85.
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 use zmtp_mechanisms::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
+
+use crate::files::{read_bounded, ReadFailure};
 
 /// Largest certificate file read (64 KiB); real ones are a few hundred bytes.
 pub const MAX_CERT_FILE: u64 = 64 << 10;
@@ -206,29 +208,16 @@ fn date_time_utc() -> String {
 }
 
 fn read_limited(path: &Path) -> Result<Zeroizing<String>, CertError> {
-    let io = |source| CertError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if size > MAX_CERT_FILE {
-        return Err(CertError::TooLarge {
+    read_bounded(path, MAX_CERT_FILE).map_err(|e| match e {
+        ReadFailure::Io(source) => CertError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        ReadFailure::TooLarge(size) => CertError::TooLarge {
             path: path.to_owned(),
             size,
-        });
-    }
-    let mut text = Zeroizing::new(String::new());
-    file.take(MAX_CERT_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if text.len() as u64 > MAX_CERT_FILE {
-        return Err(CertError::TooLarge {
-            path: path.to_owned(),
-            size: text.len() as u64,
-        });
-    }
-    Ok(text)
+        },
+    })
 }
 
 fn write_file(path: &Path, text: &str, private: bool) -> Result<(), CertError> {

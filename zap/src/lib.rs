@@ -18,6 +18,7 @@ use async_trait::async_trait;
 pub use zmtp_core::{AuthReply, AuthRequest, AuthResult, AuthStatus, Metadata, ZapFailure};
 
 pub mod cert;
+mod files;
 pub mod fuzzing;
 pub mod passwords;
 pub mod policy;

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
+
+use crate::files::{read_bounded, ReadFailure};
 
 /// Largest password file read (1 MiB).
 pub const MAX_PASSWORD_FILE: u64 = 1 << 20;
@@ -118,29 +119,16 @@ impl Passwords {
 
     /// Reads and parses a file, refusing one larger than [`MAX_PASSWORD_FILE`] before reading.
     pub fn load(path: &Path) -> Result<Passwords, PasswordFileError> {
-        let io = |source| PasswordFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
-        if size > MAX_PASSWORD_FILE {
-            return Err(PasswordFileError::TooLarge {
+        let text = read_bounded(path, MAX_PASSWORD_FILE).map_err(|e| match e {
+            ReadFailure::Io(source) => PasswordFileError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            ReadFailure::TooLarge(size) => PasswordFileError::TooLarge {
                 path: path.to_owned(),
                 size,
-            });
-        }
-        let mut text = Zeroizing::new(String::new());
-        // The file may grow between the check and the read: the read is bounded too.
-        file.take(MAX_PASSWORD_FILE + 1)
-            .read_to_string(&mut text)
-            .map_err(io)?;
-        if text.len() as u64 > MAX_PASSWORD_FILE {
-            return Err(PasswordFileError::TooLarge {
-                path: path.to_owned(),
-                size: text.len() as u64,
-            });
-        }
+            },
+        })?;
         Passwords::parse(&text, path)
     }
 }

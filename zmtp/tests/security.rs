@@ -1,33 +1,16 @@
 //! PLAIN and CURVE through real sockets over loopback TCP, with an authenticator.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{expect_event, plain_client, T};
 use zmtp::core::{AuthReply, AuthRequest, MechanismName};
-use zmtp::mechanisms::{
-    CurveClientConfig, CurveKeyPair, CurveServerConfig, PlainClientConfig, PlainServerConfig,
-};
+use zmtp::mechanisms::{CurveClientConfig, CurveKeyPair, CurveServerConfig, PlainServerConfig};
 use zmtp::zap::FnAuthenticator;
 use zmtp::{MonitorEvent, Socket, SocketOptions, SocketType};
-
-const T: Duration = Duration::from_secs(5);
-
-async fn expect_event(
-    monitor: &mut tokio::sync::mpsc::Receiver<zmtp::SocketEvent>,
-    event: MonitorEvent,
-) -> zmtp::SocketEvent {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, monitor.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {event:?} within 5 s"))
-            .expect("monitor open");
-        if ev.event == event {
-            return ev;
-        }
-    }
-}
 
 fn curve_server(server: &CurveKeyPair, allowed: [u8; 32]) -> SocketOptions {
     SocketOptions {
@@ -156,13 +139,6 @@ fn plain_server() -> SocketOptions {
                 AuthReply::deny("bad password")
             })
         }))),
-        ..Default::default()
-    }
-}
-
-fn plain_client(user: &str, pass: &str) -> SocketOptions {
-    SocketOptions {
-        mechanism: Arc::new(PlainClientConfig::new(user.as_bytes(), pass.as_bytes()).unwrap()),
         ..Default::default()
     }
 }

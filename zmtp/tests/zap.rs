@@ -1,55 +1,24 @@
 //! ZAP end to end through sockets: the built-in policy, the service, the proxy to an external
 //! handler, and every way a handler's reply can be wrong.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use common::{expect_event, plain_client, recv, T};
 use zmtp::core::{AuthReply, AuthRequest, AuthResult, MechanismName};
-use zmtp::mechanisms::{
-    CurveClientConfig, CurveKeyPair, CurveServerConfig, PlainClientConfig, PlainServerConfig,
-};
+use zmtp::mechanisms::{CurveClientConfig, CurveKeyPair, CurveServerConfig, PlainServerConfig};
 use zmtp::zap::{wire, Authenticator, FnAuthenticator, Passwords, Policy, ZapService};
 use zmtp::{serve_zap, Metadata, MonitorEvent, Socket, SocketOptions, SocketType, ZapProxy};
-
-const T: Duration = Duration::from_secs(5);
-
-async fn expect_event(
-    monitor: &mut tokio::sync::mpsc::Receiver<zmtp::SocketEvent>,
-    event: MonitorEvent,
-) -> zmtp::SocketEvent {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, monitor.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {event:?} within 5 s"))
-            .expect("monitor open");
-        if ev.event == event {
-            return ev;
-        }
-    }
-}
-
-async fn recv(socket: &Socket) -> zmtp::Message {
-    tokio::time::timeout(T, socket.recv())
-        .await
-        .expect("a message within 5 s")
-        .expect("recv")
-}
 
 fn plain_server(auth: Arc<dyn Authenticator>) -> SocketOptions {
     SocketOptions {
         mechanism: Arc::new(PlainServerConfig::new()),
         authenticator: Some(auth),
-        ..Default::default()
-    }
-}
-
-fn plain_client(user: &str, pass: &str) -> SocketOptions {
-    SocketOptions {
-        mechanism: Arc::new(PlainClientConfig::new(user.as_bytes(), pass.as_bytes()).unwrap()),
         ..Default::default()
     }
 }
