@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abnf;
+pub mod psk;
 pub mod pyzmq;
 
 use std::path::{Path, PathBuf};
