@@ -71,7 +71,7 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
             };
             // Refuse to overwrite: a lost secret certificate cannot be recovered.
             for path in [format.public_path(base), format.secret_path(base)] {
-                if path.exists() {
+                if std::fs::symlink_metadata(&path).is_ok() {
                     return Err(Failure::usage(format!(
                         "--cert: {} exists; not overwriting it",
                         path.display()

@@ -159,6 +159,13 @@ impl SecurityArgs {
             let key = our_secret.ok_or_else(|| {
                 Failure::usage("--curve-server needs --curve-secretkey or --curve-cert")
             })?;
+            if let Some(p) = &self.curve_publickey {
+                if public("--curve-publickey", p)? != key.public_key() {
+                    return Err(Failure::usage(
+                        "--curve-publickey does not belong to the server's secret key",
+                    ));
+                }
+            }
             options.mechanism = Arc::new(CurveServerConfig::new(key));
         } else if let Some(server_key) = &self.curve_serverkey {
             let server = public("--curve-serverkey", server_key)?;
@@ -210,6 +217,12 @@ impl SecurityArgs {
                     "--zap-endpoint replaces the in-process handler: drop --allow, --deny, \
                      --passwords, --curve-certs and --curve-allow-any",
                 ));
+            }
+            if endpoint.starts_with("tcp://") && self.plain_server {
+                eprintln!(
+                    "warning: PLAIN passwords travel unencrypted to the ZAP handler at {endpoint}; \
+                     prefer an ipc:// endpoint"
+                );
             }
             let proxy = ZapProxy::connect(endpoint)
                 .await

@@ -220,23 +220,44 @@ fn read_limited(path: &Path) -> Result<Zeroizing<String>, CertError> {
     })
 }
 
+/// Writes a file by creating a fresh temporary file beside it (never an existing file, never
+/// through a symlink), with mode 0600 for secrets on unix, then renaming it into place. The
+/// rename replaces whatever was at `path` (a symlink itself, not its target), so an existing
+/// world-readable file or a planted link cannot receive a secret key.
 fn write_file(path: &Path, text: &str, private: bool) -> Result<(), CertError> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |source| CertError::Io {
         path: path.to_owned(),
         source,
     };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io(std::io::ErrorKind::InvalidInput.into()))?
+        .to_string_lossy();
+    let tmp = path.with_file_name(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    if private {
+    {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(if private { 0o600 } else { 0o644 });
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)
+    let written = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }
 
 impl Certificate {
@@ -477,10 +498,13 @@ impl Certificate {
             if name.starts_with('.') || name.ends_with("_secret") {
                 continue;
             }
-            if entry.file_type().map_err(io)?.is_dir() {
-                continue;
+            // Regular files only (symlinks followed): no directories, FIFOs or devices, which
+            // could block a read forever.
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_file() => paths.push(entry.path()),
+                Ok(_) => continue,
+                Err(e) => return Err(io(e)),
             }
-            paths.push(entry.path());
         }
         paths.sort();
         let mut out = Vec::new();
@@ -492,6 +516,9 @@ impl Certificate {
                     }
                     out.push((path, cert.public_only()));
                 }
+                // A file we could not read fails the whole load (the caller keeps what it had):
+                // dropping a valid key because of a passing I/O error would lock its owner out.
+                Err(e @ CertError::Io { .. }) => return Err(e),
                 Err(e) => tracing::warn!("skipped: {e}"),
             }
         }
@@ -708,6 +735,31 @@ mod tests {
         assert_eq!(loaded[1].1.public, b.public);
         assert!(loaded.iter().all(|(_, c)| c.secret.is_none()));
         assert!(Certificate::load_public_dir(&dir.path().join("missing")).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_never_writes_through_a_link_or_into_a_readable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "untouched").unwrap();
+        let base = dir.path().join("node");
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("node_secret")).unwrap();
+        std::fs::write(&base, "old public").unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let (_, secret) = fixed().save(&base, CertFormat::Czmq).unwrap();
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched");
+        let meta = std::fs::symlink_metadata(&secret).unwrap();
+        assert!(meta.is_file(), "the link was replaced by a file");
+        assert_eq!(meta.permissions().mode() & 0o077, 0);
+        assert!(Certificate::load(&secret).unwrap().secret.is_some());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
     }
 
     #[test]

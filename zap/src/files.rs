@@ -16,6 +16,14 @@ pub(crate) enum ReadFailure {
 /// Reads a UTF-8 file of at most `max` octets into zeroized memory. The size is checked before
 /// reading, and the read itself is bounded too, in case the file grows in between.
 pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Zeroizing<String>, ReadFailure> {
+    // Only a regular file: opening a FIFO would block until someone writes to it.
+    let meta = std::fs::metadata(path).map_err(ReadFailure::Io)?;
+    if !meta.is_file() {
+        return Err(ReadFailure::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let file = std::fs::File::open(path).map_err(ReadFailure::Io)?;
     let size = file.metadata().map_err(ReadFailure::Io)?.len();
     if size > max {

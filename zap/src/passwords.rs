@@ -138,7 +138,15 @@ impl Passwords {
 /// logged, so a half-written file never locks everyone out or lets anyone in.
 pub struct PasswordFile {
     path: PathBuf,
-    state: Mutex<(Option<(SystemTime, u64)>, Passwords)>,
+    state: Mutex<PasswordState>,
+}
+
+struct PasswordState {
+    /// The file as it was when `passwords` were read.
+    loaded: Option<(SystemTime, u64)>,
+    passwords: Passwords,
+    /// A state of the file that failed to load: not retried (nor logged) until it changes.
+    failed: Option<Option<(SystemTime, u64)>>,
 }
 
 impl fmt::Debug for PasswordFile {
@@ -162,7 +170,11 @@ impl PasswordFile {
         let passwords = Passwords::load(&path)?;
         Ok(PasswordFile {
             path,
-            state: Mutex::new((st, passwords)),
+            state: Mutex::new(PasswordState {
+                loaded: st,
+                passwords,
+                failed: None,
+            }),
         })
     }
 
@@ -175,18 +187,23 @@ impl PasswordFile {
     pub fn check(&self, user: &[u8], password: &[u8]) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = stamp(&self.path);
-        if now != state.0 {
+        if now != state.loaded && state.failed != Some(now) {
             match Passwords::load(&self.path) {
                 Ok(p) => {
                     tracing::debug!(path = %self.path.display(), users = p.len(), "password file reloaded");
-                    *state = (now, p);
+                    *state = PasswordState {
+                        loaded: now,
+                        passwords: p,
+                        failed: None,
+                    };
                 }
                 Err(e) => {
-                    tracing::warn!("password file not reloaded, keeping the last good one: {e}")
+                    tracing::warn!("password file not reloaded, keeping the last good one: {e}");
+                    state.failed = Some(now);
                 }
             }
         }
-        state.1.check(user, password)
+        state.passwords.check(user, password)
     }
 }
 

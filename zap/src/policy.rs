@@ -13,7 +13,10 @@
 //!      metadata, so it is a property of every message from that client);
 //!    - a mechanism with no rule goes to the fallback handler if one is set, else is refused.
 //!
-//! Passwords files and certificate directories are re-read when they change.
+//! Passwords files and certificate directories are re-read when they change (checked at each
+//! request). To revoke a user or a key, remove its line or its certificate: a file or directory
+//! that cannot be read (deleted, half-written, unreadable) leaves the last good set in force, so
+//! a botched deployment never locks everyone out; the failure is logged once per change.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -106,10 +109,18 @@ impl fmt::Debug for Policy {
     }
 }
 
+/// An address as the lists compare it: an IPv6 zone (`%eth0`) dropped, and an IPv4-mapped IPv6
+/// address (`::ffff:192.0.2.1`, what a dual-stack listener reports for IPv4 clients) read as
+/// the IPv4 address it carries.
+fn canonical_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    let s = s.split_once('%').map_or(s, |(addr, _zone)| addr);
+    let s = s.trim_start_matches('[').trim_end_matches(']');
+    s.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
 fn parse_ip(s: &str) -> Result<IpAddr, PolicyError> {
-    s.trim()
-        .parse()
-        .map_err(|_| PolicyError::BadAddress(s.to_owned()))
+    canonical_ip(s).ok_or_else(|| PolicyError::BadAddress(s.to_owned()))
 }
 
 impl Policy {
@@ -210,16 +221,18 @@ impl Policy {
     }
 
     fn check_address(&self, address: &str) -> Result<(), AuthReply> {
-        let ip = address.parse::<IpAddr>().ok();
+        let ip = canonical_ip(address);
         match &self.address {
             AddressRule::Any => Ok(()),
             AddressRule::Allow(set) => match ip {
                 Some(ip) if set.contains(&ip) => Ok(()),
                 _ => Err(AuthReply::deny("Address not in the allow list")),
             },
+            // Fail closed: an address we cannot read might be a denied one.
             AddressRule::Deny(set) => match ip {
-                Some(ip) if set.contains(&ip) => Err(AuthReply::deny("Address is denied")),
-                _ => Ok(()),
+                Some(ip) if !set.contains(&ip) => Ok(()),
+                Some(_) => Err(AuthReply::deny("Address is denied")),
+                None => Err(AuthReply::deny("Unreadable peer address")),
             },
         }
     }
@@ -301,13 +314,23 @@ impl Authenticator for Policy {
     }
 }
 
-type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
+/// What a reload check compares: each entry's path, and its target's modification time, change
+/// time (unix) and size, so replacing a symlink's target or rewriting a file in place is seen.
+type Stamp = Vec<(PathBuf, Option<SystemTime>, i64, u64)>;
 
 /// A directory of public certificates, re-read when its listing, or a file's time or size,
 /// changes (checked at each request).
 struct CertDirectory {
     dir: PathBuf,
-    state: Mutex<(Stamp, HashMap<[u8; 32], Metadata>)>,
+    state: Mutex<CertState>,
+}
+
+struct CertState {
+    /// The directory as it was when `keys` were loaded.
+    loaded: Stamp,
+    keys: HashMap<[u8; 32], Metadata>,
+    /// A state of the directory that failed to load: not retried (nor logged) until it changes.
+    failed: Option<Stamp>,
 }
 
 fn dir_stamp(dir: &Path) -> Stamp {
@@ -315,13 +338,30 @@ fn dir_stamp(dir: &Path) -> Stamp {
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
-        .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            Some((e.path(), m.modified().ok(), m.len()))
+        .map(|e| {
+            let path = e.path();
+            match std::fs::metadata(&path) {
+                Ok(m) => (path, m.modified().ok(), change_time(&m), m.len()),
+                // Unreadable now: part of the stamp too, so it is retried once it changes.
+                Err(_) => (path, None, -1, 0),
+            }
         })
         .collect();
     out.sort();
     out
+}
+
+#[cfg(unix)]
+fn change_time(m: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    m.ctime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(m.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn change_time(_: &std::fs::Metadata) -> i64 {
+    0
 }
 
 fn load_keys(dir: &Path) -> Result<HashMap<[u8; 32], Metadata>, CertError> {
@@ -344,25 +384,34 @@ impl CertDirectory {
         let keys = load_keys(&dir)?;
         Ok(CertDirectory {
             dir,
-            state: Mutex::new((stamp, keys)),
+            state: Mutex::new(CertState {
+                loaded: stamp,
+                keys,
+                failed: None,
+            }),
         })
     }
 
     fn lookup(&self, key: &[u8; 32]) -> Option<Metadata> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = dir_stamp(&self.dir);
-        if now != state.0 {
+        if now != state.loaded && state.failed.as_ref() != Some(&now) {
             match load_keys(&self.dir) {
                 Ok(keys) => {
                     tracing::debug!(dir = %self.dir.display(), keys = keys.len(), "certificates reloaded");
-                    *state = (now, keys);
+                    *state = CertState {
+                        loaded: now,
+                        keys,
+                        failed: None,
+                    };
                 }
                 Err(e) => {
-                    tracing::warn!("certificates not reloaded, keeping the last good set: {e}")
+                    tracing::warn!("certificates not reloaded, keeping the last good set: {e}");
+                    state.failed = Some(now);
                 }
             }
         }
-        state.1.get(key).cloned()
+        state.keys.get(key).cloned()
     }
 }
 
@@ -477,6 +526,35 @@ mod tests {
         let mut elsewhere = plain("d", "u", "p");
         elsewhere.address = "192.0.2.99".into();
         assert_eq!(code(&policy, elsewhere).await, 400);
+    }
+
+    #[tokio::test]
+    async fn mapped_and_zoned_addresses_match_the_lists() {
+        let deny = Policy::new()
+            .deny("192.0.2.1")
+            .unwrap()
+            .deny("fe80::1")
+            .unwrap();
+        for address in [
+            "192.0.2.1",
+            "::ffff:192.0.2.1",
+            "[::ffff:192.0.2.1]",
+            "fe80::1%2",
+            "garbage",
+        ] {
+            let mut r = request("d", MechanismName::NULL, vec![]);
+            r.address = address.into();
+            assert_eq!(code(&deny, r).await, 400, "{address} must be denied");
+        }
+        let allow = Policy::new().allow("::ffff:192.0.2.1").unwrap();
+        let mut r = request("d", MechanismName::NULL, vec![]);
+        assert_eq!(
+            code(&allow, r.clone()).await,
+            200,
+            "listed in mapped form, seen as IPv4"
+        );
+        r.address = "fe80::1%eth0".into();
+        assert_eq!(code(&allow, r).await, 400);
     }
 
     fn fresh_key() -> CurvePublicKey {

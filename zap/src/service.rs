@@ -78,12 +78,15 @@ impl ZapService {
                 let handler = handler.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    // A server that gave up (timed out) has dropped its receiver: nothing to do.
-                    if reply.is_closed() {
-                        return;
+                    let mut reply = reply;
+                    // A server that gave up (its ZAP timeout) drops its receiver: the handler's
+                    // work for it is cancelled, so a stuck handler cannot pin the permits.
+                    tokio::select! {
+                        answer = handler.authenticate(request) => {
+                            let _ = reply.send(answer);
+                        }
+                        _ = reply.closed() => {}
                     }
-                    let answer = handler.authenticate(request).await;
-                    let _ = reply.send(answer);
                 });
             }
         });
@@ -126,7 +129,10 @@ impl Authenticator for ZapClient {
 }
 
 /// Owns the service task: dropping it (or [`ZapServiceHandle::stop`]) stops the service, and
-/// every pending and later request fails with [`ZapFailure::Unspecified`].
+/// every queued and later request fails with [`ZapFailure::Unspecified`] (requests a handler is
+/// already working on still get their answer). Keep it alive as long as the service is needed:
+/// `let (client, _) = …` drops it at once.
+#[must_use = "dropping the handle stops the service"]
 #[derive(Debug)]
 pub struct ZapServiceHandle {
     task: Option<JoinHandle<()>>,
@@ -247,6 +253,32 @@ mod tests {
             self.0.fetch_sub(1, Ordering::SeqCst);
             Ok(AuthReply::allow(""))
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_its_server_gave_up_on_frees_its_slot() {
+        #[derive(Debug)]
+        struct Stuck;
+        #[async_trait]
+        impl Authenticator for Stuck {
+            async fn authenticate(&self, request: AuthRequest) -> AuthResult {
+                if request.domain == "stuck" {
+                    std::future::pending::<()>().await;
+                }
+                Ok(AuthReply::allow(""))
+            }
+        }
+        let (client, _handle) = ZapService::new().max_in_flight(1).spawn(Arc::new(Stuck));
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(50),
+            client.authenticate(request("stuck")),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        let next = tokio::time::timeout(Duration::from_secs(5), client.authenticate(request("ok")))
+            .await
+            .expect("the only slot was freed");
+        assert!(next.is_ok());
     }
 
     #[tokio::test]

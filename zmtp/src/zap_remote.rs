@@ -11,7 +11,9 @@
 //! REQ/DEALER ══════ tcp ══════► ROUTER ──► serve_zap ──► Policy / closure / service
 //! ```
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,14 +26,43 @@ use crate::{Message, Socket, SocketError, SocketOptions};
 
 /// An authenticator that forwards each request to an external RFC 27 handler over a DEALER
 /// socket. Requests go one at a time, as each libzmq session's do, so every reply is checked
-/// against the one request it answers; a late reply to a request that already timed out is
-/// recognised by its id and skipped.
+/// against the one request it answers. A request that was given up (its own timeout, or the
+/// server's `zap_timeout`) is remembered, and a late reply to it is skipped instead of being
+/// taken for the answer to the next request.
 ///
-/// The time a request may take is the server socket's `zap_timeout`.
+/// Security: requests carry PLAIN passwords in clear. Reach the handler over `ipc://`, or over
+/// TCP with CURVE (`connect_with`), unless the network between the two is trusted.
 #[derive(Debug)]
 pub struct ZapProxy {
     socket: Socket,
-    state: AsyncMutex<u64>,
+    next_id: AsyncMutex<u64>,
+    abandoned: Arc<Mutex<VecDeque<u64>>>,
+    timeout: Duration,
+}
+
+/// Default time one request may take in the proxy itself.
+pub const DEFAULT_PROXY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Abandoned request ids remembered (the oldest are forgotten first).
+const MAX_ABANDONED: usize = 1024;
+
+/// Marks a request abandoned unless it completed.
+struct Pending {
+    id: u64,
+    done: bool,
+    abandoned: Arc<Mutex<VecDeque<u64>>>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut a = self.abandoned.lock().unwrap_or_else(|e| e.into_inner());
+            if a.len() == MAX_ABANDONED {
+                a.pop_front();
+            }
+            a.push_back(self.id);
+        }
+    }
 }
 
 impl ZapProxy {
@@ -49,38 +80,68 @@ impl ZapProxy {
         socket.connect(endpoint).await?;
         Ok(ZapProxy {
             socket,
-            state: AsyncMutex::new(0),
+            next_id: AsyncMutex::new(0),
+            abandoned: Arc::default(),
+            timeout: DEFAULT_PROXY_TIMEOUT,
         })
     }
 
+    /// How long one request may take here (default 10 s), whoever calls the proxy.
+    pub fn with_timeout(mut self, timeout: Duration) -> ZapProxy {
+        self.timeout = timeout;
+        self
+    }
+
+    fn was_abandoned(&self, id: u64) -> bool {
+        let mut a = self.abandoned.lock().unwrap_or_else(|e| e.into_inner());
+        match a.iter().position(|&x| x == id) {
+            Some(i) => {
+                a.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     async fn ask(&self, request: &AuthRequest) -> AuthResult {
-        let mut last_id = self.state.lock().await;
-        *last_id += 1;
-        let this = *last_id;
-        let id = this.to_string();
-        let frames = wire::encode_request(id.as_bytes(), request);
-        self.socket
-            .send(frames)
-            .await
-            .map_err(|_| ZapFailure::Unspecified)?;
-        loop {
-            let reply = self
-                .socket
-                .recv()
+        let mut next_id = self.next_id.lock().await;
+        *next_id += 1;
+        let mut pending = Pending {
+            id: *next_id,
+            done: false,
+            abandoned: self.abandoned.clone(),
+        };
+        let id = pending.id.to_string();
+        let exchange = async {
+            let frames = wire::encode_request(id.as_bytes(), request);
+            self.socket
+                .send(frames)
                 .await
                 .map_err(|_| ZapFailure::Unspecified)?;
-            let parts = reply.parts();
-            // A reply to an earlier request of ours that timed out: skip it.
-            let stale = parts
-                .get(2)
-                .and_then(|f| std::str::from_utf8(f).ok())
-                .and_then(|s| s.parse::<u64>().ok().filter(|n| n.to_string() == s))
-                .is_some_and(|old| (1..this).contains(&old));
-            if stale {
-                continue;
+            loop {
+                let reply = self
+                    .socket
+                    .recv()
+                    .await
+                    .map_err(|_| ZapFailure::Unspecified)?;
+                let parts = reply.parts();
+                let earlier = parts
+                    .get(2)
+                    .and_then(|f| std::str::from_utf8(f).ok())
+                    .and_then(|s| s.parse::<u64>().ok().filter(|n| n.to_string() == s))
+                    .filter(|&n| n != pending.id);
+                if earlier.is_some_and(|n| self.was_abandoned(n)) {
+                    continue;
+                }
+                return wire::parse_reply(parts, id.as_bytes());
             }
-            return wire::parse_reply(parts, id.as_bytes());
-        }
+        };
+        let result = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(ZapFailure::Unspecified));
+        // A reply that arrived (valid or not) settles the request; a timeout leaves it pending.
+        pending.done = !matches!(result, Err(ZapFailure::Unspecified));
+        result
     }
 }
 
@@ -91,10 +152,14 @@ impl Authenticator for ZapProxy {
     }
 }
 
+/// Most requests `serve_zap` works on at once; more wait in the socket's queue.
+pub const SERVE_IN_FLIGHT: usize = 64;
+
 /// Answers RFC 27 requests arriving on `socket` (a ROUTER, bound or connected by the caller)
-/// with `handler`, until the socket is closed. Requests are answered concurrently. A request
-/// that does not parse but has an id gets a 500 reply saying why; one without even that is
-/// dropped.
+/// with `handler`, until the socket is closed. Up to [`SERVE_IN_FLIGHT`] requests are answered
+/// concurrently; one the handler has not answered within [`DEFAULT_PROXY_TIMEOUT`] gets 500. A
+/// request that does not parse but has an id gets a 500 reply saying why; one without even
+/// that is dropped.
 pub async fn serve_zap(
     socket: Arc<Socket>,
     handler: Arc<dyn Authenticator>,
@@ -104,7 +169,11 @@ pub async fn serve_zap(
             "serve_zap needs a ROUTER socket".into(),
         ));
     }
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(SERVE_IN_FLIGHT));
     loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let msg = match socket.recv().await {
             Ok(m) => m,
             Err(SocketError::Closed) => return Ok(()),
@@ -118,9 +187,16 @@ pub async fn serve_zap(
         let handler = handler.clone();
         let socket = socket.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let reply = match wire::parse_request(&parts) {
                 Ok(req) => {
-                    let answer = match handler.authenticate(req.request).await {
+                    let answer = tokio::time::timeout(
+                        DEFAULT_PROXY_TIMEOUT,
+                        handler.authenticate(req.request),
+                    )
+                    .await
+                    .unwrap_or(Err(ZapFailure::Unspecified));
+                    let answer = match answer {
                         Ok(reply) => reply,
                         Err(e) => AuthReply {
                             status: AuthStatus::InternalError,

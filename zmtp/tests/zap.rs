@@ -369,3 +369,60 @@ async fn without_domain_enforcement_a_domain_alone_admits_null_but_never_plain()
     let ev = expect_event(&mut monitor, MonitorEvent::HandshakeFailedProtocol).await;
     assert_eq!(ev.value, 0x2000_0000, "PLAIN never runs unauthenticated");
 }
+
+#[tokio::test]
+async fn the_proxy_skips_late_replies_but_not_wrong_ids() {
+    fn null_request() -> AuthRequest {
+        AuthRequest {
+            domain: String::new(),
+            address: "127.0.0.1".into(),
+            identity: Bytes::new(),
+            mechanism: MechanismName::NULL,
+            credentials: vec![],
+        }
+    }
+    // A handler that holds its first request until the second arrives, then answers both.
+    let router = Socket::new(SocketType::Router);
+    let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
+    let slow = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok(msg) = router.recv().await {
+            let mut parts = msg.into_parts();
+            let rid = parts.remove(0);
+            let req = wire::parse_request(&parts).unwrap();
+            held.push((rid, req.id));
+            if held.len() < 2 {
+                continue;
+            }
+            for (rid, id) in held.drain(..) {
+                let mut reply = wire::encode_reply(&id, &AuthReply::allow("u"));
+                reply.insert(0, rid);
+                router.send(reply).await.unwrap();
+            }
+        }
+    });
+    let proxy = ZapProxy::connect(&ep)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let late = proxy.authenticate(null_request()).await;
+    assert_eq!(late.unwrap_err(), zmtp::zap::ZapFailure::Unspecified);
+    let proxy = proxy.with_timeout(T);
+    let next = proxy.authenticate(null_request()).await.unwrap();
+    assert_eq!(
+        next.status.code(),
+        200,
+        "the late reply to request 1 was skipped"
+    );
+    slow.abort();
+
+    // A handler that always answers with id 1: the second answer is a wrong id, not stale.
+    let (ep, fixed_id) = fake_handler(|w| w[2] = "1".into()).await;
+    let proxy = ZapProxy::connect(&ep).await.unwrap();
+    assert!(proxy.authenticate(null_request()).await.is_ok());
+    assert_eq!(
+        proxy.authenticate(null_request()).await.unwrap_err(),
+        zmtp::zap::ZapFailure::BadRequestId
+    );
+    fixed_id.abort();
+}
