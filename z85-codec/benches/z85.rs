@@ -15,12 +15,18 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("encode", "ours"), |b| {
             b.iter(|| z85_codec::encode_into(&bin, &mut out).unwrap())
         });
+        group.bench_function(BenchmarkId::new("encode-alloc", "ours"), |b| {
+            b.iter(|| z85_codec::encode(&bin).unwrap())
+        });
         group.bench_function(BenchmarkId::new("encode", "z85-crate"), |b| {
             b.iter(|| z85::encode(&bin))
         });
         let mut back = vec![0u8; bin.len()];
         group.bench_function(BenchmarkId::new("decode", "ours"), |b| {
             b.iter(|| z85_codec::decode_into(text.as_bytes(), &mut back).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("decode-alloc", "ours"), |b| {
+            b.iter(|| z85_codec::decode(&text).unwrap())
         });
         group.bench_function(BenchmarkId::new("decode", "z85-crate"), |b| {
             b.iter(|| z85::decode(&text).unwrap())

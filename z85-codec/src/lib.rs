@@ -181,8 +181,8 @@ pub fn encode(input: &[u8]) -> Result<String, EncodeError> {
     let needed = encoded_len(input.len()).ok_or(EncodeError::BadLength { len: input.len() })?;
     let mut out = vec![0u8; needed];
     encode_into(input, &mut out)?;
-    // Every octet written comes from ALPHABET, which is ASCII.
-    Ok(out.into_iter().map(char::from).collect())
+    // Every octet written comes from ALPHABET, which is ASCII, so this cannot fail.
+    Ok(String::from_utf8(out).unwrap_or_default())
 }
 
 /// Decodes `text` into `out`; returns the number of octets written. On error nothing useful is
@@ -207,8 +207,9 @@ pub fn decode_into(text: &[u8], out: &mut [u8]) -> Result<usize, DecodeError> {
             DECODE[group[3] as usize],
             DECODE[group[4] as usize],
         ];
-        // One branch per group on the fast path; find the exact culprit only on failure.
-        if (d[0] | d[1] | d[2] | d[3] | d[4]) == INVALID || d.contains(&INVALID) {
+        // One branch per group on the fast path (digits are below 85, INVALID has the top bit
+        // set); find the exact culprit only on failure.
+        if (d[0] | d[1] | d[2] | d[3] | d[4]) & 0x80 != 0 {
             let at = d.iter().position(|&x| x == INVALID).unwrap_or(0);
             return Err(DecodeError::InvalidCharacter {
                 offset: index * 5 + at,

@@ -30,6 +30,9 @@ pub use passwords::{PasswordFile, Passwords};
 pub use policy::{Policy, PolicyError, ANY_DOMAIN};
 pub use service::{ZapClient, ZapService, ZapServiceHandle};
 
+/// The RFC 27 handler interface under the name the design uses; the same trait.
+pub use self::Authenticator as ZapHandler;
+
 /// Decides whether a peer may connect.
 #[async_trait]
 pub trait Authenticator: Send + Sync + fmt::Debug {
