@@ -36,6 +36,8 @@ pub(crate) struct ConnectionEnd {
 
 struct Registered {
     id: PeerId,
+    /// Fixed for the connection's life: looked up once, not per message.
+    routing_id: Bytes,
     rx: mpsc::Receiver<Outgoing>,
 }
 
@@ -69,7 +71,9 @@ where
                         .monitor
                         .emit(MonitorEvent::HandshakeSucceeded, 0, &endpoint);
                     match shared.register_peer(info) {
-                        Some((id, rx)) => registered = Some(Registered { id, rx }),
+                        Some((id, routing_id, rx)) => {
+                            registered = Some(Registered { id, routing_id, rx })
+                        }
                         // The socket takes no more peers (PAIR has one at most).
                         None => {
                             closing = Some(Error::Io("socket already has its peer".into()));
@@ -79,7 +83,7 @@ where
                 }
                 Event::Message(parts) => {
                     let Some(reg) = &registered else { continue };
-                    let routing_id = shared.routing_id_of(reg.id);
+                    let routing_id = reg.routing_id.clone();
                     let properties = session
                         .peer()
                         .map(|p| p.properties.clone())

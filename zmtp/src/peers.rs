@@ -116,13 +116,6 @@ impl Peers {
         self.entries.get(id).map(|e| e.tx.clone())
     }
 
-    pub(crate) fn routing_id_of(&self, id: PeerId) -> Bytes {
-        self.entries
-            .get(&id)
-            .map(|e| e.routing_id.clone())
-            .unwrap_or_default()
-    }
-
     pub(crate) fn entry_mut(&mut self, id: PeerId) -> Option<&mut PeerEntry> {
         self.entries.get_mut(&id)
     }

@@ -70,7 +70,7 @@ impl Shared {
     pub(crate) fn register_peer(
         &self,
         info: PeerInfo,
-    ) -> Option<(PeerId, mpsc::Receiver<Outgoing>)> {
+    ) -> Option<(PeerId, Bytes, mpsc::Receiver<Outgoing>)> {
         let (tx, rx) = mpsc::channel(self.options.sndhwm.max(1));
         {
             let mut peers = self.peers();
@@ -87,20 +87,16 @@ impl Shared {
                     });
                 }
             }
-            let (id, _) = peers.insert(tx, info);
+            let (id, routing_id) = peers.insert(tx, info);
             drop(peers);
             self.peers_changed.notify_waiters();
-            Some((id, rx))
+            Some((id, routing_id, rx))
         }
     }
 
     pub(crate) fn unregister_peer(&self, id: PeerId) {
         self.peers().remove(id);
         self.peers_changed.notify_waiters();
-    }
-
-    pub(crate) fn routing_id_of(&self, id: PeerId) -> Bytes {
-        self.peers().routing_id_of(id)
     }
 
     /// A peer subscribed or cancelled (PUB/XPUB).
