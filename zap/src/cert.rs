@@ -13,10 +13,16 @@
 //!     public-key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
 //! ```
 //!
-//! The secret certificate adds `secret-key`. File names: czmq writes `NAME` and `NAME_secret`;
-//! pyzmq writes `NAME.key` and `NAME.key_secret` (and keeps metadata in the secret file only,
-//! with unquoted values). Reading accepts both layouts, quoted (`"…"` or `'…'`) and unquoted
-//! values; the keys themselves must be exact 40-character Z85.
+//! The secret certificate adds `secret-key`. Both tools write the comment block, one blank
+//! line, then `metadata` and `curve`. File names: czmq writes `NAME` and `NAME_secret`; pyzmq
+//! writes `NAME.key` and `NAME.key_secret`, with metadata values unquoted (and, in
+//! `create_certificates`, metadata in the secret file only; we write it in both files, since
+//! the public one is what a server's certificate directory reads).
+//!
+//! Reading is lenient where the two tools differ and strict where it matters: quoted (`"…"`,
+//! `'…'`) and unquoted values (an unquoted value ends at `#`, as in czmq's ZPL reader), CRLF,
+//! tab indentation, unknown sections; but each key must appear at most once, be exactly 40
+//! characters of Z85 for 32 octets, and a secret key must belong to the public key.
 
 use std::fmt;
 use std::io::Write;
@@ -34,10 +40,11 @@ pub const MAX_CERT_FILE: u64 = 64 << 10;
 /// Which tool's file names and layout to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CertFormat {
-    /// czmq: `NAME` (public) and `NAME_secret`; metadata in both, values quoted.
+    /// czmq: `NAME` (public) and `NAME_secret`; metadata values quoted.
     #[default]
     Czmq,
-    /// pyzmq: `NAME.key` (public) and `NAME.key_secret`; metadata in the secret file, unquoted.
+    /// pyzmq: `NAME.key` (public) and `NAME.key_secret`; metadata values unquoted where that
+    /// reads back the same.
     Pyzmq,
 }
 
@@ -67,6 +74,7 @@ fn with_suffix(base: &Path, suffix: &str) -> PathBuf {
 
 /// Why a certificate could not be read or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CertError {
     /// File system failure.
     #[error("{path}: {source}")]
@@ -107,7 +115,8 @@ pub enum CertError {
     KeyMismatch,
     /// A metadata entry cannot be written.
     #[error(
-        "metadata {0:?}: names are 1-255 of A-Z a-z 0-9 - _ . + and values one line without '\"'"
+        "metadata {0:?}: names are 1-255 of A-Z a-z 0-9 - _ . + (not starting with public-key or \
+         secret-key) and values one line without '\"'"
     )]
     BadMetadata(String),
     /// Key generation failed.
@@ -147,19 +156,34 @@ impl fmt::Debug for Certificate {
     }
 }
 
+/// A metadata name we write: a ZMTP property name (RFC 23: 1-255 of these characters), and not
+/// one pyzmq's line reader would take for a key (it reads any line starting with `public-key` or
+/// `secret-key`, whatever its section).
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && name
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-_.+".contains(&c))
+        && !name.starts_with("public-key")
+        && !name.starts_with("secret-key")
 }
 
 fn valid_value(value: &str) -> bool {
     !value.contains(['\n', '\r', '"'])
 }
 
-/// Splits a ZPL value: quoted (`"…"`, `'…'`) up to its closing quote, else the trimmed rest.
+/// Whether pyzmq's way of writing a value, unquoted, reads back as the same value.
+fn plain_value_reads_back(value: &str) -> bool {
+    !value.is_empty()
+        && value.trim() == value
+        && !value.starts_with(['"', '\''])
+        && !value.contains('#')
+}
+
+/// Splits a ZPL value: quoted (`"…"`, `'…'`) up to its closing quote; else the rest up to a `#`
+/// comment, trimmed (RFC 4 and czmq's zconfig; pyzmq writes `a#b` unquoted, which czmq reads as
+/// `a` too).
 fn zpl_value(raw: &str, line: usize) -> Result<String, CertError> {
     let raw = raw.trim();
     for q in ['"', '\''] {
@@ -180,7 +204,26 @@ fn zpl_value(raw: &str, line: usize) -> Result<String, CertError> {
             return Ok(rest[..end].to_owned());
         }
     }
-    Ok(raw.to_owned())
+    let unquoted = raw.split_once('#').map_or(raw, |(value, _comment)| value);
+    Ok(unquoted.trim_end().to_owned())
+}
+
+/// A key's value: quoted, as both tools write it, or unquoted up to the first blank. Z85 has `#`
+/// in its alphabet, so an unquoted key does not end at a `#`; a comment after it needs a blank.
+fn zpl_key_value(raw: &str, line: usize) -> Result<Zeroizing<String>, CertError> {
+    let raw = raw.trim();
+    if raw.starts_with(['"', '\'']) {
+        return zpl_value(raw, line).map(Zeroizing::new);
+    }
+    let (key, rest) = raw.split_once(char::is_whitespace).unwrap_or((raw, ""));
+    let rest = rest.trim_start();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return Err(CertError::Parse {
+            line,
+            reason: "text after the key".into(),
+        });
+    }
+    Ok(Zeroizing::new(key.to_owned()))
 }
 
 fn date_time_utc() -> String {
@@ -338,10 +381,14 @@ impl Certificate {
                 (Section::Metadata, Some(v)) if !deep => {
                     metadata.push((name.to_owned(), zpl_value(v, line_no)?));
                 }
+                // A ZPL property without `=` has the empty value.
+                (Section::Metadata, None) if !deep => {
+                    metadata.push((name.to_owned(), String::new()))
+                }
                 (Section::Curve, Some(v))
                     if !deep && (name == "public-key" || name == "secret-key") =>
                 {
-                    let value = Zeroizing::new(zpl_value(v, line_no)?);
+                    let value = zpl_key_value(v, line_no)?;
                     let bad = |reason: String| CertError::BadKey {
                         line: line_no,
                         which: if name == "public-key" {
@@ -353,6 +400,18 @@ impl Certificate {
                     };
                     if value.len() != 40 {
                         return Err(bad(format!("{} characters, not 40", value.len())));
+                    }
+                    // czmq takes the first of two keys and pyzmq the last: refuse the ambiguity.
+                    let seen = if name == "public-key" {
+                        public.is_some()
+                    } else {
+                        secret.is_some()
+                    };
+                    if seen {
+                        return Err(CertError::Parse {
+                            line: line_no,
+                            reason: format!("a second {name}"),
+                        });
                     }
                     if name == "public-key" {
                         public =
@@ -425,22 +484,14 @@ impl Certificate {
             s.push_str("#   Share it freely, but check through a trusted channel that it is\n");
             s.push_str("#   the owner's before adding it to a certificate directory.\n");
         }
-        if format == CertFormat::Czmq {
-            s.push('\n');
-        }
+        // czmq's zconfig and pyzmq both end the comment block with one blank line.
+        s.push('\n');
         s.push_str("metadata\n");
-        let with_metadata = format == CertFormat::Czmq || secret;
-        if with_metadata {
-            for (name, value) in &self.metadata {
-                let plain = format == CertFormat::Pyzmq
-                    && value.trim() == value
-                    && !value.starts_with('\'')
-                    && !value.is_empty();
-                if plain {
-                    s.push_str(&format!("    {name} = {value}\n"));
-                } else {
-                    s.push_str(&format!("    {name} = \"{value}\"\n"));
-                }
+        for (name, value) in &self.metadata {
+            if format == CertFormat::Pyzmq && plain_value_reads_back(value) {
+                s.push_str(&format!("    {name} = {value}\n"));
+            } else {
+                s.push_str(&format!("    {name} = \"{value}\"\n"));
             }
         }
         s.push_str("curve\n");
@@ -482,10 +533,16 @@ impl Certificate {
         Ok((public, secret))
     }
 
-    /// Reads every public certificate in a directory, in name order: czmq files (any name) and
-    /// pyzmq `*.key` files. Secret certificates (`*_secret`, `*.key_secret`), hidden files and
-    /// subdirectories are skipped; a file that is not a certificate is skipped with a warning,
-    /// so one stray file does not lock every client out.
+    /// Reads every public certificate in a directory, in name order: czmq files and pyzmq
+    /// `*.key` files. Like czmq's certificate store, every regular file whose name does not end
+    /// in `_secret` is a candidate, whatever its extension (czmq names are often host names,
+    /// `gw.example.org`); secret certificates (`*_secret`, `*.key_secret`), hidden files and
+    /// subdirectories are skipped.
+    ///
+    /// A file that is not a certificate (or is too large to be one) is skipped with a
+    /// `tracing` warning naming it, and the rest still load: one stray file must not lock every
+    /// client out. A file that cannot be read at all fails the whole load instead (see below).
+    /// A secret certificate under a public name contributes its public key only.
     pub fn load_public_dir(dir: &Path) -> Result<Vec<(PathBuf, Certificate)>, CertError> {
         let io = |source| CertError::Io {
             path: dir.to_owned(),
@@ -590,7 +647,8 @@ mod tests {
             "#   ZeroMQ CURVE Public Certificate\n\
              #   Share it freely, but check through a trusted channel that it is\n\
              #   the owner's before adding it to a certificate directory.\n\
-             metadata\n\
+             \n\
+             metadata\n    name = gateway 1\n    Hello = World\n\
              curve\n    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
         );
         let secret = c.to_secret_text(CertFormat::Pyzmq).unwrap();
@@ -598,10 +656,60 @@ mod tests {
             undated(&secret),
             "#   ZeroMQ CURVE **Secret** Certificate\n\
              #   Keep this file private: whoever reads it can act as its owner.\n\
+             \n\
              metadata\n    name = gateway 1\n    Hello = World\n\
              curve\n    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n    \
              secret-key = \"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\"\n"
         );
+        // Values that would not read back unquoted are quoted.
+        let awkward = Certificate::from_public(c.public)
+            .with_metadata("hash", "a#b")
+            .with_metadata("padded", " x ")
+            .with_metadata("empty", "")
+            .with_metadata("quote", "'q'");
+        let text = awkward.to_public_text(CertFormat::Pyzmq).unwrap();
+        assert!(text.contains(
+            "metadata\n    hash = \"a#b\"\n    padded = \" x \"\n    empty = \"\"\n    \
+             quote = \"'q'\"\ncurve\n"
+        ));
+        assert_eq!(
+            Certificate::parse(&text).unwrap().metadata,
+            awkward.metadata
+        );
+    }
+
+    #[test]
+    fn unquoted_keys_may_hold_a_hash() {
+        // The fixed secret key with a `#` in it (still 32 octets).
+        let secret_text = format!("J#{}", &SECRET[2..]);
+        let secret = CurveSecretKey::from_z85(&secret_text).unwrap();
+        let public = secret.public_key().to_z85();
+        let text = format!(
+            "curve\n    public-key = '{public}'\n    secret-key = {secret_text}   # hand-written\n"
+        );
+        let c = Certificate::parse(&text).unwrap();
+        assert_eq!(c.secret.unwrap().expose(), secret.expose());
+        let junk = format!("curve\n    public-key = {public} trailing\n");
+        assert!(matches!(
+            Certificate::parse(&junk),
+            Err(CertError::Parse { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn unquoted_values_end_at_a_comment_and_bare_names_are_empty() {
+        let text = format!(
+            "metadata\n    a = b#c\n    d = e f   # note\n    bare\n\tg = h\ncurve\n    \
+             public-key = {PUBLIC}\n"
+        );
+        let c = Certificate::parse(&text).unwrap();
+        assert_eq!(c.public.to_z85(), PUBLIC);
+        let pairs: Vec<(&str, &str)> = c
+            .metadata
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("a", "b"), ("d", "e f"), ("bare", ""), ("g", "h")]);
     }
 
     #[test]
@@ -661,6 +769,34 @@ mod tests {
             Certificate::parse(&mismatched),
             Err(CertError::KeyMismatch)
         ));
+        let twice =
+            format!("curve\n    public-key = \"{PUBLIC}\"\n    public-key = \"{PUBLIC}\"\n");
+        assert!(matches!(
+            Certificate::parse(&twice),
+            Err(CertError::Parse { line: 3, .. })
+        ));
+        // A secret key in Z85 that is one character short, and one with a character outside Z85.
+        let short_secret = format!("curve\n    secret-key = \"{}\"\n", &SECRET[..39]);
+        assert!(matches!(
+            Certificate::parse(&short_secret),
+            Err(CertError::BadKey {
+                which: "secret-key",
+                ..
+            })
+        ));
+        let bad_char = format!("curve\n    secret-key = \"{}\\\"\n", &SECRET[..39]);
+        assert!(matches!(
+            Certificate::parse(&bad_char),
+            Err(CertError::BadKey {
+                which: "secret-key",
+                ..
+            })
+        ));
+        let zero = format!("curve\n    public-key = \"{}\"\n", "0".repeat(40));
+        assert!(matches!(
+            Certificate::parse(&zero),
+            Err(CertError::BadKey { .. })
+        ));
         let bad_meta = fixed().with_metadata("bad name", "v");
         assert!(matches!(
             bad_meta.to_public_text(CertFormat::Czmq),
@@ -668,6 +804,14 @@ mod tests {
         ));
         let bad_value = fixed().with_metadata("ok", "a\"b");
         assert!(bad_value.to_secret_text(CertFormat::Pyzmq).is_err());
+        let two_lines = fixed().with_metadata("ok", "a\nb");
+        assert!(two_lines.to_public_text(CertFormat::Czmq).is_err());
+        // pyzmq would read this line as the certificate's key.
+        let key_like = fixed().with_metadata("secret-key-hint", "x");
+        assert!(matches!(
+            key_like.to_public_text(CertFormat::Pyzmq),
+            Err(CertError::BadMetadata(_))
+        ));
         assert!(fixed()
             .public_only()
             .to_secret_text(CertFormat::Czmq)
@@ -702,9 +846,7 @@ mod tests {
                 c.secret.as_ref().unwrap().expose()
             );
             assert_eq!(secret.metadata, c.metadata);
-            if format == CertFormat::Czmq {
-                assert_eq!(public.metadata, c.metadata);
-            }
+            assert_eq!(public.metadata, c.metadata);
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -718,12 +860,21 @@ mod tests {
     fn public_directory_loads_both_formats_and_skips_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let a = Certificate::generate().unwrap().with_metadata("who", "a");
-        let b = Certificate::generate().unwrap();
+        let b = Certificate::generate().unwrap().with_metadata("who", "b");
         a.save(&dir.path().join("alice"), CertFormat::Czmq).unwrap();
         b.save(&dir.path().join("bob"), CertFormat::Pyzmq).unwrap();
         std::fs::write(dir.path().join("README"), "not a certificate\n").unwrap();
-        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        std::fs::File::create(dir.path().join("huge"))
+            .unwrap()
+            .set_len(MAX_CERT_FILE + 1)
+            .unwrap();
+        // Hidden files and subdirectories are not read, even when they hold certificates.
+        let c = Certificate::generate().unwrap();
+        c.save_public(&dir.path().join(".hidden"), CertFormat::Czmq)
+            .unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
+        c.save_public(&dir.path().join("sub/carol"), CertFormat::Czmq)
+            .unwrap();
         let loaded = Certificate::load_public_dir(dir.path()).unwrap();
         let names: Vec<_> = loaded
             .iter()
@@ -733,6 +884,7 @@ mod tests {
         assert_eq!(loaded[0].1.public, a.public);
         assert_eq!(loaded[0].1.metadata, a.metadata);
         assert_eq!(loaded[1].1.public, b.public);
+        assert_eq!(loaded[1].1.metadata, b.metadata);
         assert!(loaded.iter().all(|(_, c)| c.secret.is_none()));
         assert!(Certificate::load_public_dir(&dir.path().join("missing")).is_err());
     }
