@@ -90,6 +90,96 @@ fn keygen_derives_the_man_page_key_and_refuses_bad_keys() {
     assert!(!bad.stderr.is_empty());
 }
 
+/// The value after `label: ` on the line that starts with it.
+fn labelled<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no {label:?} line in {text:?}"))
+}
+
+#[test]
+fn keygen_cert_writes_files_that_load_in_both_formats() {
+    use zmtp::zap::Certificate;
+    let dir = tempfile::tempdir().unwrap();
+    for (format_args, public_name, secret_name) in [
+        (&[][..], "gw", "gw_secret"),
+        (&["--cert-format", "czmq"][..], "czmq", "czmq_secret"),
+        (&["--cert-format", "pyzmq"][..], "py.key", "py.key_secret"),
+    ] {
+        let base = dir.path().join(public_name.trim_end_matches(".key"));
+        let mut args = vec!["keygen", "--cert", base.to_str().unwrap()];
+        args.extend_from_slice(format_args);
+        args.extend_from_slice(&["--meta", "name=gateway 1", "--meta", "Role=a=b"]);
+        let out = zmtp(&args);
+        assert!(out.status.success(), "{out:?}");
+        let text = stdout(&out);
+        let (public, secret) = (labelled(&text, "public"), labelled(&text, "secret"));
+        let public_file = dir.path().join(public_name);
+        let secret_file = dir.path().join(secret_name);
+        assert_eq!(
+            labelled(&text, "public certificate"),
+            public_file.to_str().unwrap()
+        );
+        assert_eq!(
+            labelled(&text, "secret certificate"),
+            secret_file.to_str().unwrap()
+        );
+        let metadata = vec![
+            ("name".to_owned(), "gateway 1".to_owned()),
+            ("Role".to_owned(), "a=b".to_owned()),
+        ];
+        let p = Certificate::load(&public_file).unwrap();
+        assert_eq!(p.public.to_z85(), public);
+        assert!(p.secret.is_none());
+        // The public file carries the metadata too: it is what a server's directory reads.
+        assert_eq!(p.metadata, metadata);
+        let s = Certificate::load(&secret_file).unwrap();
+        assert_eq!(s.public.to_z85(), public);
+        assert_eq!(s.secret.unwrap().to_z85().as_str(), secret);
+        assert_eq!(s.metadata, metadata);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&secret_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{secret_file:?} is private");
+        }
+    }
+}
+
+#[test]
+fn keygen_cert_refuses_bad_input_with_exit_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("node");
+    let base = base.to_str().unwrap();
+    let missing = dir.path().join("no/such/dir/node");
+    for args in [
+        vec!["keygen", "--cert", base, "--meta", "novalue"],
+        vec!["keygen", "--cert", base, "--meta", "bad name=x"],
+        vec!["keygen", "--cert", base, "--meta", "q=say \"hi\""],
+        vec!["keygen", "--cert", base, "--meta", "secret-key=x"],
+        vec!["keygen", "--cert", base, "--cert-format", "zcert"],
+        vec!["keygen", "--cert-format", "pyzmq"],
+        vec!["keygen", "--meta", "a=b"],
+        vec!["keygen", "--cert", missing.to_str().unwrap()],
+    ] {
+        let out = zmtp(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.trim().is_empty(), "{args:?}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A reason on one line for our own checks (clap's usage errors have their own layout).
+    let out = zmtp(&["keygen", "--cert", base, "--meta", "bad name=x"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+}
+
 #[test]
 fn z85_round_trip_and_errors() {
     let out = zmtp_stdin(
