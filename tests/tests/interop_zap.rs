@@ -1,8 +1,7 @@
 //! ZAP against real libzmq 4.3.5 and pyzmq: libzmq clients against our servers with each
-//! built-in handler, pyzmq's own `zmq.auth` handler reached through our proxy, and certificate
-//! files crossing between us and pyzmq in both directions.
+//! built-in handler, and pyzmq's own `zmq.auth` handler reached through our proxy. Certificate
+//! files crossing between us and pyzmq are in `interop_certs.rs`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -211,59 +210,8 @@ async fn pyzmq_zap_handler_through_our_proxy_curve_with_our_pyzmq_certificates()
     );
 }
 
+/// pyzmq's `create_certificates` in a directory: the files and the keys it wrote.
 async fn pyzmq_certs(config: Value) -> Value {
     let mut p = Peer::spawn_script("certs.py", &config);
     p.next().await
-}
-
-#[tokio::test]
-async fn our_certificates_load_in_pyzmq() {
-    let dir = tempfile::tempdir().unwrap();
-    let ours = Certificate::generate()
-        .unwrap()
-        .with_metadata("name", "node one");
-    let mut loads = Vec::new();
-    for format in [CertFormat::Czmq, CertFormat::Pyzmq] {
-        let (public, secret) = ours
-            .save(&dir.path().join(format!("{format:?}")), format)
-            .unwrap();
-        loads.push(public);
-        loads.push(secret);
-    }
-    let out = pyzmq_certs(json!({ "load": loads, "load_dir": dir.path() })).await;
-    let public = ours.public.to_z85();
-    let secret = ours.secret.as_ref().unwrap().to_z85().to_string();
-    for (i, path) in loads.iter().enumerate() {
-        let got = &out["loaded"][path.to_str().unwrap()];
-        assert_eq!(got[0], public.as_str(), "{path:?}");
-        if i % 2 == 1 {
-            assert_eq!(got[1], secret.as_str(), "{path:?}");
-        } else {
-            assert!(got[1].is_null(), "{path:?}");
-        }
-    }
-    // pyzmq's directory loader reads *.key files: ours in pyzmq form.
-    assert_eq!(out["dir_keys"], json!([public]));
-}
-
-#[tokio::test]
-async fn pyzmq_certificates_load_in_ours() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = pyzmq_certs(json!({
-        "create": { "dir": dir.path(), "name": "peer", "metadata": { "Hello": "World" } }
-    }))
-    .await;
-    let public_file = Path::new(out["created"][0].as_str().unwrap());
-    let secret_file = Path::new(out["created"][1].as_str().unwrap());
-    let public = out["created_keys"][0].as_str().unwrap();
-    let secret = out["created_keys"][1].as_str().unwrap();
-    let p = Certificate::load(public_file).unwrap();
-    assert_eq!(p.public.to_z85(), public);
-    assert!(p.secret.is_none());
-    let s = Certificate::load(secret_file).unwrap();
-    assert_eq!(s.secret.unwrap().to_z85().as_str(), secret);
-    assert_eq!(s.metadata, vec![("Hello".to_owned(), "World".to_owned())]);
-    let dir_certs = Certificate::load_public_dir(dir.path()).unwrap();
-    assert_eq!(dir_certs.len(), 1);
-    assert_eq!(dir_certs[0].1.public.to_z85(), public);
 }
