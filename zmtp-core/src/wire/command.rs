@@ -146,6 +146,30 @@ pub fn encode_pong(context: &[u8]) -> Bytes {
 mod tests {
     use super::*;
 
+    // DEV-ZMTP-7: a reason is not checked for VCHAR octets; what the peer says is reported,
+    // lossily decoded, as libzmq reports it without looking.
+    #[test]
+    fn error_reason_octets_are_not_checked() {
+        let reason = parse_error_reason(Bytes::from_static(b"\x03\x00\x01\xff")).unwrap();
+        assert_eq!(reason, "\u{0}\u{1}\u{fffd}");
+        assert_eq!(parse_error_reason(Bytes::from_static(b"\x00")).unwrap(), "");
+        // The length still has to be exact.
+        assert!(parse_error_reason(Bytes::from_static(b"\x01ab")).is_err());
+    }
+
+    // DEV-ZMTP-8: a command name is any 1-255 octets; libzmq compares names it knows and
+    // ignores the rest, so a name outside ALPHA is split off and then treated as unknown.
+    #[test]
+    fn command_names_are_not_checked_for_alpha() {
+        let c = Command::parse(Bytes::from_static(b"\x02\x31x\x00data")).unwrap();
+        assert_eq!(&c.name[..], b"1x");
+        assert_eq!(&c.data[..], b"\x00data");
+        assert!(!c.is("PING"));
+        let c = Command::parse(Bytes::from_static(b"\x01\x00")).unwrap();
+        assert_eq!(&c.name[..], b"\x00");
+        assert!(c.data.is_empty());
+    }
+
     #[test]
     fn ready_bytes() {
         let m = Metadata::new().with("Socket-Type", &b"PAIR"[..]).unwrap();

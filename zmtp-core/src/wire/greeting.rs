@@ -97,7 +97,8 @@ impl std::fmt::Display for MechanismName {
 /// A decoded greeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Greeting {
-    /// Major version (3 for every greeting we accept).
+    /// Major version: 3 or higher for every greeting we accept (a later major is read as 3.x,
+    /// as libzmq does).
     pub major: u8,
     /// Minor version: 0 for ZMTP 3.0, 1 for 3.1; higher minors are treated as 3.1.
     pub minor: u8,
