@@ -65,3 +65,44 @@ fn the_ledger_parser_reads_rows() {
     assert_eq!(rows[0].test, "a.rs::t");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Tests named anywhere in rfcs/ (deviation rows, notes), not only in checklist rows, exist.
+#[test]
+fn every_test_named_in_rfcs_exists() {
+    let root = repo_root();
+    let mut named = 0;
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(root.join("rfcs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for quoted in text.split('`').skip(1).step_by(2) {
+            let Some((file, function)) = quoted.rsplit_once("::") else {
+                continue;
+            };
+            // The README explains the form with a placeholder path.
+            if !file.ends_with(".rs")
+                || function.is_empty()
+                || file.contains(' ')
+                || file.starts_with("path/to/")
+            {
+                continue;
+            }
+            named += 1;
+            let defines = std::fs::read_to_string(root.join(file))
+                .map(|t| t.contains(&format!("fn {function}(")))
+                .unwrap_or(false);
+            if !defines {
+                problems.push(format!("{}: {quoted}", path.display()));
+            }
+        }
+    }
+    assert!(named >= 20, "rfcs/ names its tests ({named} found)");
+    assert!(
+        problems.is_empty(),
+        "named tests that do not exist:\n{}",
+        problems.join("\n")
+    );
+}
