@@ -69,7 +69,8 @@ pub struct SocketArgs {
     /// (case-insensitive).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_socket_type)]
     pub socket_type: SocketType,
-    /// Give up after this many milliseconds (send: waiting for a peer; recv: between messages).
+    /// Give up after this many milliseconds (send: waiting for a peer, for PUB/XPUB a subscribed
+    /// one; recv: between messages).
     #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
     /// Print socket events to stderr as JSON lines.

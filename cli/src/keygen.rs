@@ -21,7 +21,7 @@ pub enum Format {
 #[command(after_help = "Examples:\n  \
     zmtp keygen\n  \
     zmtp keygen --json\n  \
-    zmtp keygen --cert certs/gateway --meta name=gateway-1\n  \
+    mkdir -p certs && zmtp keygen --cert certs/gateway --meta name=gateway-1\n  \
     zmtp keygen --cert client --cert-format pyzmq\n  \
     zmtp keygen --public-from 'D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs'")]
 pub struct KeygenArgs {
@@ -69,6 +69,15 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
                 Format::Czmq => CertFormat::Czmq,
                 Format::Pyzmq => CertFormat::Pyzmq,
             };
+            // The directory is not created: a mistyped path should not grow a tree of secrets.
+            if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    return Err(Failure::usage(format!(
+                        "--cert: directory {} does not exist",
+                        dir.display()
+                    )));
+                }
+            }
             // Refuse to overwrite: a lost secret certificate cannot be recovered.
             for path in [format.public_path(base), format.secret_path(base)] {
                 if std::fs::symlink_metadata(&path).is_ok() {

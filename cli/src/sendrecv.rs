@@ -17,11 +17,16 @@ const SEND_LINGER: Duration = Duration::from_secs(10);
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-    zmtp recv --bind tcp://127.0.0.1:5555 --type PULL --count 1 &\n  \
+    zmtp recv --bind tcp://127.0.0.1:5555 --type PULL --count 3 &\n  \
     zmtp send --connect tcp://127.0.0.1:5555 --type PUSH hello world\n  \
     printf 'a\\nb\\n' | zmtp send --connect tcp://127.0.0.1:5555 --type PUSH\n  \
-    zmtp send --connect tcp://127.0.0.1:5559 --type PUSH --curve-serverkey SERVER_Z85 \
-    --curve-cert client_secret hello")]
+    zmtp send --bind tcp://127.0.0.1:5556 --type PUB weather sunny\n  \
+    zmtp send --connect tcp://127.0.0.1:5557 --type REQ hello\n  \
+    zmtp send --connect tcp://127.0.0.1:5558 --type PUSH --plain-username admin --plain-password secret hello\n  \
+    zmtp send --connect tcp://127.0.0.1:5559 --type PUSH --curve-serverkey 'SERVER_Z85' \
+    --curve-cert client_secret hello\n\n\
+    The last four talk to the servers in zmtp recv --help. A PUB waits for a subscriber before \
+    sending; REQ prints the reply. Z85 keys hold characters the shell reads: quote them.")]
 pub struct SendArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
@@ -46,6 +51,8 @@ pub struct SendArgs {
     zmtp recv --bind tcp://127.0.0.1:5558 --type PULL --json --plain-server --passwords users.txt\n  \
     zmtp recv --bind tcp://127.0.0.1:5559 --type PULL --json --curve-server --curve-cert server_secret \
     --curve-certs clients/\n\n\
+    users.txt holds user=password lines; server_secret and the public certificates in clients/ \
+    come from zmtp keygen --cert.\n\n\
     Each message prints on one line, frames separated by a space; a frame that is not printable \
     UTF-8 prints as 0x followed by hex. --json prints one object a line: \
     {\"frames\": [...], \"properties\": {...}}.")]
@@ -141,8 +148,22 @@ pub async fn send(args: SendArgs) -> Result<(), Failure> {
         .socket
         .timeout()
         .unwrap_or(Duration::from_secs(3600 * 24));
+    // A publisher waits for a subscription, not only a connection: a subscriber's SUBSCRIBE
+    // follows its handshake, and what is published before it arrives is dropped.
+    let publisher = matches!(args.socket.socket_type, SocketType::Pub | SocketType::Xpub);
+    let ready = async {
+        if publisher {
+            socket.wait_for_subscribers(1, wait).await
+        } else {
+            socket.wait_for_peers(1, wait).await
+        }
+    };
     tokio::select! {
-        r = socket.wait_for_peers(1, wait) => r.map_err(|_| Failure::timeout("no peer connected in time"))?,
+        r = ready => r.map_err(|_| Failure::timeout(if publisher {
+            "no subscriber in time"
+        } else {
+            "no peer connected in time"
+        }))?,
         Some(reason) = refusals.recv() => return Err(Failure::refused(reason)),
     }
     let is_req = args.socket.socket_type == SocketType::Req;

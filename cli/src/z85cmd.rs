@@ -8,8 +8,8 @@ use crate::common::Failure;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-    printf '\\x86\\x4f\\xd2\\x6f\\xb5\\x59\\xf7\\x5b' | zmtp z85 encode      # HelloWorld\n  \
-    echo HelloWorld | zmtp z85 decode | xxd\n\n\
+    printf '\\206\\117\\322\\157\\265\\131\\367\\133' | zmtp z85 encode      # HelloWorld\n  \
+    echo HelloWorld | zmtp z85 decode | od -An -tx1\n\n\
     encode reads raw bytes (a multiple of 4) and prints the text with a newline; decode reads \
     text (a multiple of 5 characters; surrounding whitespace is ignored) and writes raw bytes. \
     A bad length or character exits with status 2.")]

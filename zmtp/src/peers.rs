@@ -134,6 +134,14 @@ impl Peers {
             .collect()
     }
 
+    /// How many peers hold at least one subscription.
+    pub(crate) fn subscribed(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| !e.subscriptions.is_empty())
+            .count()
+    }
+
     pub(crate) fn all(&self) -> Vec<mpsc::Sender<Outgoing>> {
         self.order
             .iter()

@@ -112,6 +112,7 @@ impl Shared {
                 entry.subscriptions.swap_remove(pos);
             }
         }
+        self.peers_changed.notify_waiters();
         // XPUB hands subscriptions to the application as `\x01topic` / `\x00topic`.
         if self.socket_type == SocketType::Xpub {
             let mut body = Vec::with_capacity(topic.len() + 1);
@@ -231,6 +232,35 @@ impl Socket {
             loop {
                 let changed = self.shared.peers_changed.notified();
                 if self.peer_count() >= n {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await
+        .map_err(|_| SocketError::Timeout)
+    }
+
+    /// PUB/XPUB: waits until at least `n` peers hold a subscription, or `timeout` passes.
+    ///
+    /// A subscriber's SUBSCRIBE commands arrive just after its handshake, so a publisher that
+    /// sends as soon as [`wait_for_peers`](Self::wait_for_peers) returns usually loses the
+    /// first messages (ZeroMQ's "slow joiner"); this waits for the subscriptions themselves.
+    pub async fn wait_for_subscribers(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<(), SocketError> {
+        if !matches!(self.shared.socket_type, SocketType::Pub | SocketType::Xpub) {
+            return Err(SocketError::Unsupported {
+                socket_type: self.shared.socket_type.as_str(),
+                operation: "wait_for_subscribers",
+            });
+        }
+        tokio::time::timeout(timeout, async {
+            loop {
+                let changed = self.shared.peers_changed.notified();
+                if self.shared.peers().subscribed() >= n {
                     return;
                 }
                 changed.await;

@@ -187,6 +187,28 @@ async fn pub_sub_filters_by_prefix() {
 }
 
 #[tokio::test]
+async fn publisher_waits_for_subscriptions_then_nothing_is_lost() {
+    let (publisher, sub) = bound_pair(SocketType::Pub, SocketType::Sub).await;
+    // Connected but not subscribed: the wait times out.
+    assert!(matches!(
+        publisher
+            .wait_for_subscribers(1, Duration::from_millis(100))
+            .await,
+        Err(zmtp::SocketError::Timeout)
+    ));
+    sub.subscribe(Bytes::from_static(b"wea")).unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    // The first message after the wait arrives; no retry loop needed.
+    publisher.send(["weather", "sunny"]).await.unwrap();
+    assert_eq!(recv(&sub).await[1], Bytes::from_static(b"sunny"));
+    // Other types cannot ask.
+    assert!(matches!(
+        sub.wait_for_subscribers(1, T).await,
+        Err(zmtp::SocketError::Unsupported { .. })
+    ));
+}
+
+#[tokio::test]
 async fn garbage_and_wrong_mechanism_do_not_stop_the_server() {
     let server = Socket::new(SocketType::Pull);
     let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
