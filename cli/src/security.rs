@@ -19,7 +19,9 @@ pub struct SecurityArgs {
     /// Act as CURVE server (needs --curve-secretkey or --curve-cert; the public key is derived).
     #[arg(long, help_heading = "Security")]
     pub curve_server: bool,
-    /// Our CURVE secret key (40 Z85 characters).
+    /// Our CURVE secret key (40 Z85 characters). Without it and --curve-cert, a CURVE socket
+    /// reads the environment variable ZMTP_CURVE_SECRETKEY, which keeps the key out of the
+    /// process list.
     #[arg(long, value_name = "Z85", help_heading = "Security")]
     pub curve_secretkey: Option<String>,
     /// Our CURVE public key (client; checked against the secret key).
@@ -39,7 +41,8 @@ pub struct SecurityArgs {
     /// PLAIN client user name.
     #[arg(long, value_name = "U", help_heading = "Security")]
     pub plain_username: Option<String>,
-    /// PLAIN client password.
+    /// PLAIN client password. Without it, --plain-username reads the environment variable
+    /// ZMTP_PLAIN_PASSWORD, which keeps the password out of the process list.
     #[arg(long, value_name = "P", help_heading = "Security")]
     pub plain_password: Option<String>,
     /// ZMQ_ZAP_DOMAIN: the domain the authentication handler is asked in.
@@ -67,8 +70,34 @@ pub struct SecurityArgs {
     pub zap_endpoint: Option<String>,
 }
 
+/// Where a CURVE socket without --curve-secretkey or --curve-cert finds its secret key.
+pub const SECRET_KEY_ENV: &str = "ZMTP_CURVE_SECRETKEY";
+/// Where --plain-username without --plain-password finds the password.
+pub const PASSWORD_ENV: &str = "ZMTP_PLAIN_PASSWORD";
+
 fn secret(text: &str) -> Result<CurveSecretKey, Failure> {
     CurveSecretKey::from_z85(text).map_err(|e| Failure::usage(format!("--curve-secretkey: {e}")))
+}
+
+/// An environment variable that is set; one that is not Unicode is a usage error.
+fn from_env(name: &str) -> Result<Option<String>, Failure> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Failure::usage(format!("{name} is not valid text")))
+        }
+    }
+}
+
+/// The secret key in ZMTP_CURVE_SECRETKEY, if set.
+fn secret_from_env() -> Result<Option<CurveSecretKey>, Failure> {
+    from_env(SECRET_KEY_ENV)?
+        .map(|text| {
+            CurveSecretKey::from_z85(text.trim())
+                .map_err(|e| Failure::usage(format!("{SECRET_KEY_ENV}: {e}")))
+        })
+        .transpose()
 }
 
 fn public(flag: &str, text: &str) -> Result<CurvePublicKey, Failure> {
@@ -154,10 +183,15 @@ impl SecurityArgs {
         if let Some(d) = &self.zap_domain {
             options.zap_domain = Some(d.clone());
         }
-        let our_secret = self.our_secret()?;
+        let mut our_secret = self.our_secret()?;
+        if our_secret.is_none() && (self.curve_server || curve_client) {
+            our_secret = secret_from_env()?;
+        }
         if self.curve_server {
             let key = our_secret.ok_or_else(|| {
-                Failure::usage("--curve-server needs --curve-secretkey or --curve-cert")
+                Failure::usage(format!(
+                    "--curve-server needs --curve-secretkey, --curve-cert or {SECRET_KEY_ENV}"
+                ))
             })?;
             if let Some(p) = &self.curve_publickey {
                 if public("--curve-publickey", p)? != key.public_key() {
@@ -190,7 +224,20 @@ impl SecurityArgs {
             options.mechanism = Arc::new(PlainServerConfig::new());
         } else if plain_client {
             let user = self.plain_username.as_deref().unwrap_or_default();
-            let pass = self.plain_password.as_deref().unwrap_or_default();
+            let env_password = match &self.plain_password {
+                None if self.plain_username.is_some() => from_env(PASSWORD_ENV)?,
+                _ => None,
+            };
+            if self.plain_password.is_none() && env_password.is_none() {
+                return Err(Failure::usage(format!(
+                    "--plain-username needs --plain-password or {PASSWORD_ENV}"
+                )));
+            }
+            let pass = self
+                .plain_password
+                .as_deref()
+                .or(env_password.as_deref())
+                .unwrap_or_default();
             let config = PlainClientConfig::new(user.as_bytes(), pass.as_bytes())
                 .map_err(|e| Failure::usage(format!("PLAIN credentials: {e}")))?;
             options.mechanism = Arc::new(config);

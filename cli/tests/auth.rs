@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-fn spawn(args: &[&str]) -> Child {
+fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(ZMTP)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,6 +30,16 @@ fn text(bytes: &[u8]) -> String {
 /// Starts `zmtp recv --json --count 1` with `server_flags`, runs `zmtp send hello` with
 /// `client_flags`, and returns (receiver output, sender output).
 fn exchange(server_flags: &[&str], client_flags: &[&str]) -> (Output, Output) {
+    exchange_env((server_flags, &[]), (client_flags, &[]))
+}
+
+/// [`exchange`] with environment variables for each side.
+type Side<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
+fn exchange_env(
+    (server_flags, server_env): Side<'_>,
+    (client_flags, client_env): Side<'_>,
+) -> (Output, Output) {
     let ep = format!("tcp://127.0.0.1:{}", free_port());
     let mut args = vec![
         "recv",
@@ -43,7 +54,7 @@ fn exchange(server_flags: &[&str], client_flags: &[&str]) -> (Output, Output) {
         "4000",
     ];
     args.extend_from_slice(server_flags);
-    let receiver = spawn(&args);
+    let receiver = spawn_env(&args, server_env);
     // Give the receiver time to bind; the sender also waits for a peer.
     std::thread::sleep(Duration::from_millis(300));
     let mut args = vec![
@@ -57,7 +68,7 @@ fn exchange(server_flags: &[&str], client_flags: &[&str]) -> (Output, Output) {
     ];
     args.extend_from_slice(client_flags);
     args.push("hello");
-    let sent = run(&args);
+    let sent = spawn_env(&args, client_env).wait_with_output().unwrap();
     let received = receiver.wait_with_output().unwrap();
     (received, sent)
 }
@@ -283,4 +294,91 @@ fn keygen_writes_certificates_in_both_formats() {
     }
     let bad = run(&["keygen", "--cert", "x", "--meta", "novalue"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn secrets_can_come_from_the_environment() {
+    // CURVE: both secret keys from ZMTP_CURVE_SECRETKEY, none on the command line.
+    let (received, sent) = exchange_env(
+        (
+            &["--curve-server", "--curve-allow-any"],
+            &[("ZMTP_CURVE_SECRETKEY", SERVER_SECRET)],
+        ),
+        (
+            &["--curve-serverkey", SERVER_PUBLIC],
+            &[("ZMTP_CURVE_SECRETKEY", CLIENT_SECRET)],
+        ),
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    assert_eq!(
+        json_line(&received)["properties"]["User-Id"],
+        CLIENT_PUBLIC,
+        "the client's key came from its environment"
+    );
+
+    // PLAIN: the password from ZMTP_PLAIN_PASSWORD; a wrong one there is refused like any.
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwords");
+    std::fs::write(&pw, "admin=secret\n").unwrap();
+    let server = ["--plain-server", "--passwords", pw.to_str().unwrap()];
+    let (received, sent) = exchange_env(
+        (&server, &[]),
+        (
+            &["--plain-username", "admin"],
+            &[("ZMTP_PLAIN_PASSWORD", "secret")],
+        ),
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    assert_eq!(json_line(&received)["properties"]["User-Id"], "admin");
+    let (_, sent) = exchange_env(
+        (&server, &[]),
+        (
+            &["--plain-username", "admin"],
+            &[("ZMTP_PLAIN_PASSWORD", "wrong")],
+        ),
+    );
+    assert_eq!(sent.status.code(), Some(4), "{}", text(&sent.stderr));
+
+    // The flag wins over the environment; a bad key there is a usage error naming it; the
+    // variable is not read by sockets that are not CURVE.
+    let out = Command::new(ZMTP)
+        .args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
+        .args(["--curve-serverkey", SERVER_PUBLIC, "x"])
+        .env("ZMTP_CURVE_SECRETKEY", "too short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("ZMTP_CURVE_SECRETKEY"));
+    let out = Command::new(ZMTP)
+        .args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
+        .args([
+            "--curve-serverkey",
+            SERVER_PUBLIC,
+            "--curve-secretkey",
+            CLIENT_SECRET,
+        ])
+        .args(["--timeout-ms", "50", "x"])
+        .env("ZMTP_CURVE_SECRETKEY", "too short")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the flag's key is used, not the variable"
+    );
+    let out = Command::new(ZMTP)
+        .args(["recv", "--bind", "tcp://127.0.0.1:0", "--type", "PULL"])
+        .args(["--timeout-ms", "50"])
+        .env("ZMTP_CURVE_SECRETKEY", "too short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "NULL ignores the variable");
+    let out = Command::new(ZMTP)
+        .args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
+        .args(["--plain-username", "admin", "x"])
+        .env_remove("ZMTP_PLAIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("ZMTP_PLAIN_PASSWORD"));
 }
