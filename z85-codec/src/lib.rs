@@ -435,6 +435,27 @@ mod tests {
         }
     }
 
+    // The one place the oracle and RFC 32 part: the `z85` crate writes a 1-3 octet tail as a
+    // last group led by `#` pads and reads such a group back as a tail. Under RFC 32 `#` is the
+    // digit 84, and any group starting with it is above 2^32-1 (84 * 85^4 > 2^32), so no valid
+    // text can hold one: we refuse it as an overflow, where the crate returns fewer octets.
+    #[test]
+    fn the_z85_crate_padded_tail_is_not_rfc_32() {
+        for tail in [&[1u8][..], &[1, 2], &[1, 2, 3]] {
+            let mut bin = b"\x86\x4f\xd2\x6f".to_vec();
+            bin.extend_from_slice(tail);
+            let text = z85::encode(&bin);
+            assert_eq!(text.len(), 10);
+            assert!(text[5..].starts_with('#'), "{text}");
+            assert_eq!(z85::decode(&text).unwrap(), bin);
+            assert_eq!(decode(&text), Err(DecodeError::Overflow { offset: 5 }));
+            assert!(encode(&bin).is_err());
+        }
+        // Both refuse a full group above 2^32-1 ("%nSc1" is 2^32).
+        assert!(z85::decode("%nSc1").is_err());
+        assert_eq!(decode("%nSc1"), Err(DecodeError::Overflow { offset: 0 }));
+    }
+
     mod properties {
         use super::super::*;
         use proptest::prelude::*;
@@ -448,9 +469,9 @@ mod tests {
                 prop_assert_eq!(decode(&text).unwrap(), bin);
             }
 
-            /// The `z85` crate pads inputs that are not a multiple of 4/5 instead of refusing
-            /// them, and accepts groups above 2^32-1 by wrapping; where an input is valid under
-            /// RFC 32 both must agree.
+            /// The `z85` crate encodes inputs that are not a multiple of 4 with a padded last
+            /// group marked by leading `#` (see `the_z85_crate_padded_tail_is_not_rfc_32`);
+            /// on text that is valid under RFC 32 both must agree.
             #[test]
             fn decode_agrees_with_the_z85_crate_on_valid_text(text in "[0-9a-zA-Z.\\-:+=^!/*?&<>()\\[\\]{}@%$#]{0,60}") {
                 let ours = decode(&text);
