@@ -19,17 +19,32 @@ pub struct SecurityArgs {
     /// Act as CURVE server (needs --curve-secretkey or --curve-cert; the public key is derived).
     #[arg(long, help_heading = "Security")]
     pub curve_server: bool,
-    /// Our CURVE secret key (40 Z85 characters). Without it and --curve-cert, a CURVE socket
+    /// Our CURVE secret key (40 Z85 characters). Without it and --curve-cert, --curve-server
     /// reads the environment variable ZMTP_CURVE_SECRETKEY, which keeps the key out of the
-    /// process list.
-    #[arg(long, value_name = "Z85", help_heading = "Security")]
+    /// process list (a client keeps its secret in a --curve-cert file instead).
+    #[arg(
+        long,
+        value_name = "Z85",
+        allow_hyphen_values = true,
+        help_heading = "Security"
+    )]
     pub curve_secretkey: Option<String>,
     /// Our CURVE public key (client; checked against the secret key).
-    #[arg(long, value_name = "Z85", help_heading = "Security")]
+    #[arg(
+        long,
+        value_name = "Z85",
+        allow_hyphen_values = true,
+        help_heading = "Security"
+    )]
     pub curve_publickey: Option<String>,
-    /// The server's CURVE public key: makes this socket a CURVE client. Without its own keys the
-    /// client uses a fresh keypair.
-    #[arg(long, value_name = "Z85", help_heading = "Security")]
+    /// The server's CURVE public key: makes this socket a CURVE client. Without its own keys
+    /// (--curve-secretkey or --curve-cert) the client uses a fresh keypair.
+    #[arg(
+        long,
+        value_name = "Z85",
+        allow_hyphen_values = true,
+        help_heading = "Security"
+    )]
     pub curve_serverkey: Option<String>,
     /// Our CURVE keys from a secret certificate file (czmq `NAME_secret` or pyzmq
     /// `NAME.key_secret`), instead of --curve-secretkey.
@@ -70,7 +85,8 @@ pub struct SecurityArgs {
     pub zap_endpoint: Option<String>,
 }
 
-/// Where a CURVE socket without --curve-secretkey or --curve-cert finds its secret key.
+/// Where --curve-server without --curve-secretkey or --curve-cert finds its secret key. Clients
+/// never read it, so a server's key set in a shell does not become a client's identity.
 pub const SECRET_KEY_ENV: &str = "ZMTP_CURVE_SECRETKEY";
 /// Where --plain-username without --plain-password finds the password.
 pub const PASSWORD_ENV: &str = "ZMTP_PLAIN_PASSWORD";
@@ -79,9 +95,11 @@ fn secret(text: &str) -> Result<CurveSecretKey, Failure> {
     CurveSecretKey::from_z85(text).map_err(|e| Failure::usage(format!("--curve-secretkey: {e}")))
 }
 
-/// An environment variable that is set; one that is not Unicode is a usage error.
+/// An environment variable that is set to something other than blanks (an empty or blank value
+/// counts as unset); one that is not Unicode is a usage error.
 fn from_env(name: &str) -> Result<Option<String>, Failure> {
     match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
         Ok(v) => Ok(Some(v)),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => {
@@ -184,7 +202,7 @@ impl SecurityArgs {
             options.zap_domain = Some(d.clone());
         }
         let mut our_secret = self.our_secret()?;
-        if our_secret.is_none() && (self.curve_server || curve_client) {
+        if our_secret.is_none() && self.curve_server {
             our_secret = secret_from_env()?;
         }
         if self.curve_server {

@@ -25,8 +25,8 @@ const SEND_LINGER: Duration = Duration::from_secs(10);
     zmtp send --connect tcp://127.0.0.1:5558 --type PUSH --plain-username admin --plain-password secret hello\n  \
     zmtp send --connect tcp://127.0.0.1:5559 --type PUSH --curve-serverkey 'SERVER_Z85' \
     --curve-cert client_secret hello\n\n\
-    The last four talk to the servers in zmtp recv --help. A PUB waits for a subscriber before \
-    sending; REQ prints the reply. Z85 keys hold characters the shell reads: quote them.")]
+    The last four talk to the servers in zmtp recv --help. A PUB waits for a subscriber to its first \
+    message's topic before sending; REQ prints the reply. Z85 keys hold characters the shell reads: quote them.")]
 pub struct SendArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
@@ -149,18 +149,25 @@ pub async fn send(args: SendArgs) -> Result<(), Failure> {
         .timeout()
         .unwrap_or(Duration::from_secs(3600 * 24));
     // A publisher waits for a subscription, not only a connection: a subscriber's SUBSCRIBE
-    // follows its handshake, and what is published before it arrives is dropped.
+    // follows its handshake, and what is published before it arrives is dropped. It waits for
+    // one that the first message's topic (its first frame) matches; later messages with other
+    // topics go to whoever subscribed to them, as on any PUB socket.
     let publisher = matches!(args.socket.socket_type, SocketType::Pub | SocketType::Xpub);
+    let topic = messages
+        .first()
+        .and_then(|m| m.first())
+        .cloned()
+        .unwrap_or_default();
     let ready = async {
         if publisher {
-            socket.wait_for_subscribers(1, wait).await
+            socket.wait_for_subscribers(1, &topic, wait).await
         } else {
             socket.wait_for_peers(1, wait).await
         }
     };
     tokio::select! {
         r = ready => r.map_err(|_| Failure::timeout(if publisher {
-            "no subscriber in time"
+            "no subscriber to the first message's topic in time"
         } else {
             "no peer connected in time"
         }))?,

@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{free_port, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET, ZMTP};
-use std::process::{Child, Command, Output, Stdio};
+use common::{free_port, zmtp_command, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
 fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Child {
-    Command::new(ZMTP)
+    zmtp_command()
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -20,7 +20,7 @@ fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Child {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(ZMTP).args(args).output().expect("zmtp runs")
+    zmtp_command().args(args).output().expect("zmtp runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -298,11 +298,28 @@ fn keygen_writes_certificates_in_both_formats() {
 
 #[test]
 fn secrets_can_come_from_the_environment() {
-    // CURVE: both secret keys from ZMTP_CURVE_SECRETKEY, none on the command line.
+    // CURVE: the server's secret key from ZMTP_CURVE_SECRETKEY, none on the command line.
     let (received, sent) = exchange_env(
         (
             &["--curve-server", "--curve-allow-any"],
             &[("ZMTP_CURVE_SECRETKEY", SERVER_SECRET)],
+        ),
+        (&["--curve-serverkey", SERVER_PUBLIC], &[]),
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    assert_eq!(json_line(&received)["frames"][0], "hello");
+
+    // A client never takes its identity from the variable (it may hold a server's key set in
+    // the same shell): without --curve-secretkey or --curve-cert it uses a fresh keypair.
+    let (received, sent) = exchange_env(
+        (
+            &[
+                "--curve-server",
+                "--curve-allow-any",
+                "--curve-secretkey",
+                SERVER_SECRET,
+            ],
+            &[],
         ),
         (
             &["--curve-serverkey", SERVER_PUBLIC],
@@ -310,11 +327,9 @@ fn secrets_can_come_from_the_environment() {
         ),
     );
     assert!(sent.status.success(), "{}", text(&sent.stderr));
-    assert_eq!(
-        json_line(&received)["properties"]["User-Id"],
-        CLIENT_PUBLIC,
-        "the client's key came from its environment"
-    );
+    let user = json_line(&received)["properties"]["User-Id"].clone();
+    assert_ne!(user, CLIENT_PUBLIC, "the client read the server variable");
+    assert_eq!(user.as_str().map(str::len), Some(40), "{user}");
 
     // PLAIN: the password from ZMTP_PLAIN_PASSWORD; a wrong one there is refused like any.
     let dir = tempfile::tempdir().unwrap();
@@ -339,46 +354,60 @@ fn secrets_can_come_from_the_environment() {
     );
     assert_eq!(sent.status.code(), Some(4), "{}", text(&sent.stderr));
 
-    // The flag wins over the environment; a bad key there is a usage error naming it; the
-    // variable is not read by sockets that are not CURVE.
-    let out = Command::new(ZMTP)
-        .args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
-        .args(["--curve-serverkey", SERVER_PUBLIC, "x"])
-        .env("ZMTP_CURVE_SECRETKEY", "too short")
-        .output()
-        .unwrap();
+    // A bad key there is a usage error naming it; a blank one counts as unset; the flag wins
+    // over the variable; sockets that are not CURVE servers do not read it.
+    let curve_server = |env: &str, extra: &[&str]| {
+        zmtp_command()
+            .args(["recv", "--bind", "tcp://127.0.0.1:0", "--type", "PULL"])
+            .args(["--timeout-ms", "50", "--curve-server", "--curve-allow-any"])
+            .args(extra)
+            .env("ZMTP_CURVE_SECRETKEY", env)
+            .output()
+            .unwrap()
+    };
+    let out = curve_server("too short", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("ZMTP_CURVE_SECRETKEY"));
-    let out = Command::new(ZMTP)
+    let out = curve_server(" \n", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("needs --curve-secretkey"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = curve_server(&format!("{SERVER_SECRET}\n"), &[]);
+    assert_eq!(out.status.code(), Some(3), "a trailing newline is dropped");
+    let out = curve_server("too short", &["--curve-secretkey", SERVER_SECRET]);
+    assert_eq!(out.status.code(), Some(3), "the flag's key is used");
+    let out = zmtp_command()
         .args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
         .args([
             "--curve-serverkey",
             SERVER_PUBLIC,
-            "--curve-secretkey",
-            CLIENT_SECRET,
+            "--timeout-ms",
+            "50",
+            "x",
         ])
-        .args(["--timeout-ms", "50", "x"])
         .env("ZMTP_CURVE_SECRETKEY", "too short")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "the flag's key is used, not the variable"
-    );
-    let out = Command::new(ZMTP)
+    assert_eq!(out.status.code(), Some(3), "a client ignores the variable");
+    let out = zmtp_command()
         .args(["recv", "--bind", "tcp://127.0.0.1:0", "--type", "PULL"])
         .args(["--timeout-ms", "50"])
         .env("ZMTP_CURVE_SECRETKEY", "too short")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "NULL ignores the variable");
-    let out = Command::new(ZMTP)
-        .args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
-        .args(["--plain-username", "admin", "x"])
-        .env_remove("ZMTP_PLAIN_PASSWORD")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("ZMTP_PLAIN_PASSWORD"));
+    for password in [None, Some(""), Some("  ")] {
+        let mut c = zmtp_command();
+        c.args(["send", "--connect", "tcp://127.0.0.1:1", "--type", "PUSH"])
+            .args(["--plain-username", "admin", "x"]);
+        if let Some(p) = password {
+            c.env("ZMTP_PLAIN_PASSWORD", p);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "password {password:?}");
+        assert!(text(&out.stderr).contains("ZMTP_PLAIN_PASSWORD"));
+    }
 }

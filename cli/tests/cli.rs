@@ -3,20 +3,20 @@
 
 mod common;
 
-use common::{free_port, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET, ZMTP};
+use common::{free_port, zmtp_command, CLIENT_PUBLIC, CLIENT_SECRET, SERVER_PUBLIC, SERVER_SECRET};
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use zmtp_tests::pyzmq::{hex_frames, Peer};
 
 fn zmtp(args: &[&str]) -> Output {
-    Command::new(ZMTP).args(args).output().expect("zmtp runs")
+    zmtp_command().args(args).output().expect("zmtp runs")
 }
 
 fn zmtp_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(ZMTP)
+    let mut child = zmtp_command()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -31,8 +31,12 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(ZMTP).args(&args).output().expect("zmtp runs"))
+    tokio::task::spawn_blocking(move || zmtp_command().args(&args).output().expect("zmtp runs"))
         .await
         .unwrap()
 }
@@ -88,6 +92,52 @@ fn keygen_derives_the_man_page_key_and_refuses_bad_keys() {
     let bad = zmtp(&["keygen", "--public-from", "tooshort"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(!bad.stderr.is_empty());
+}
+
+#[test]
+fn z85_keys_may_start_with_a_hyphen() {
+    // '-' is a Z85 character, so about one key in 85 starts with it; it is a value, not a flag.
+    let secret = format!("-{}", &SERVER_SECRET[1..]);
+    let out = zmtp(&["keygen", "--public-from", &secret]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("public: "));
+    let out = zmtp(&[
+        "recv",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--type",
+        "PULL",
+        "--timeout-ms",
+        "50",
+        "--curve-server",
+        "--curve-allow-any",
+        "--curve-secretkey",
+        &secret,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let server_key = format!("-{}", &SERVER_PUBLIC[1..]);
+    let out = zmtp(&[
+        "send",
+        "--connect",
+        "tcp://127.0.0.1:1",
+        "--type",
+        "PUSH",
+        "--timeout-ms",
+        "50",
+        "--curve-serverkey",
+        &server_key,
+        "--curve-publickey",
+        &format!("-{}", &CLIENT_PUBLIC[1..]),
+        "--curve-secretkey",
+        CLIENT_SECRET,
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--curve-publickey does not belong"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The value after `label: ` on the line that starts with it.

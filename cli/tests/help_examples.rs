@@ -4,19 +4,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, ZMTP};
+use common::{free_port, zmtp_command, ZMTP};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The example lines of `zmtp <sub> --help`.
 fn examples(sub: &str) -> Vec<String> {
-    let out = Command::new(ZMTP).args([sub, "--help"]).output().unwrap();
+    let out = zmtp_command().args([sub, "--help"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let after = text
@@ -50,13 +52,14 @@ impl Shell {
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
+        // Five different free ports (the OS may hand the same one out twice in a row).
+        let mut free = BTreeSet::new();
+        while free.len() < 5 {
+            free.insert(free_port());
+        }
         let ports = (5555..=5559)
-            .map(|p| {
-                (
-                    format!("127.0.0.1:{p}"),
-                    format!("127.0.0.1:{}", free_port()),
-                )
-            })
+            .zip(free)
+            .map(|(from, to)| (format!("127.0.0.1:{from}"), format!("127.0.0.1:{to}")))
             .collect();
         Shell {
             dir,
@@ -77,6 +80,11 @@ impl Shell {
             .arg(line)
             .current_dir(self.dir.path())
             .env("PATH", &self.path)
+            .env_remove("ZMTP_CURVE_SECRETKEY")
+            .env_remove("ZMTP_PLAIN_PASSWORD")
+            // Its own process group, so the shell and whatever it put in the background can
+            // be killed together.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -85,7 +93,7 @@ impl Shell {
 
     /// Runs a line to the end (killed at the deadline); it must exit 0.
     fn run(&self, line: &str) -> String {
-        let child = self.command(line).spawn().unwrap();
+        let child = Group::spawn(self.command(line));
         let out = wait_with_deadline(child);
         assert!(
             out.status.success(),
@@ -97,9 +105,9 @@ impl Shell {
     }
 
     /// Starts a server line; its stdout lines arrive on the returned channel.
-    fn start(&self, line: &str) -> (Child, mpsc::Receiver<String>) {
-        let mut child = self.command(&format!("exec {line}")).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
+    fn start(&self, line: &str) -> (Group, mpsc::Receiver<String>) {
+        let mut child = Group::spawn(self.command(&format!("exec {line}")));
+        let stdout = child.child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -127,16 +135,65 @@ impl Shell {
     }
 }
 
-fn wait_with_deadline(mut child: Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            break;
+/// A shell line's process group: killed whole at the deadline and when dropped, so a failing
+/// test leaves no server or background job behind (nor a pipe open that would block a read).
+struct Group {
+    child: Child,
+    reaped: bool,
+}
+
+impl Group {
+    fn spawn(mut command: Command) -> Group {
+        Group {
+            child: command.spawn().unwrap(),
+            reaped: false,
         }
+    }
+
+    fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits for the shell to exit (killing its group at the deadline), then ends whatever it left
+/// in the background, and collects its output.
+fn wait_with_deadline(mut group: Group) -> Output {
+    let stdout = read_all(group.child.stdout.take());
+    let stderr = read_all(group.child.stderr.take());
+    let start = Instant::now();
+    while group.child.try_wait().unwrap().is_none() && start.elapsed() < DEADLINE {
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().unwrap()
+    group.kill();
+    let status = group.child.wait().unwrap();
+    group.reaped = true;
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 /// Waits for a server's output line containing `want`.
@@ -204,14 +261,12 @@ fn send_and_recv_examples_run_against_each_other() {
         (&recv[3], &send[5], ["\"hello\"", "\"User-Id\":\"admin\""]),
         (&recv[4], &send[6], ["\"hello\"", client_user.as_str()]),
     ] {
-        let (mut child, lines) = shell.start(server);
+        let (_server, lines) = shell.start(server);
         let out = shell.run(client);
         if client.contains("--type REQ") {
             assert_eq!(out.trim(), "ok", "`{client}` printed the reply");
         }
         let line = expect_line(&lines, shows[0]);
         assert!(line.contains(shows[1]), "`{server}` printed {line}");
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }

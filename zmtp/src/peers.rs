@@ -134,11 +134,11 @@ impl Peers {
             .collect()
     }
 
-    /// How many peers hold at least one subscription.
-    pub(crate) fn subscribed(&self) -> usize {
+    /// How many peers hold a subscription that prefixes `topic`.
+    pub(crate) fn subscribed_to(&self, topic: &[u8]) -> usize {
         self.entries
             .values()
-            .filter(|e| !e.subscriptions.is_empty())
+            .filter(|e| e.subscriptions.iter().any(|s| topic.starts_with(s)))
             .count()
     }
 

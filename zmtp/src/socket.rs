@@ -241,14 +241,19 @@ impl Socket {
         .map_err(|_| SocketError::Timeout)
     }
 
-    /// PUB/XPUB: waits until at least `n` peers hold a subscription, or `timeout` passes.
+    /// PUB/XPUB: waits until at least `n` peers hold a subscription that `topic` matches (that
+    /// is a prefix of it: the empty topic matches only subscriptions to everything), or
+    /// `timeout` passes.
     ///
     /// A subscriber's SUBSCRIBE commands arrive just after its handshake, so a publisher that
     /// sends as soon as [`wait_for_peers`](Self::wait_for_peers) returns usually loses the
     /// first messages (ZeroMQ's "slow joiner"); this waits for the subscriptions themselves.
+    /// Pass the first frame of the first message to be published: a subscription to some other
+    /// topic would not receive it.
     pub async fn wait_for_subscribers(
         &self,
         n: usize,
+        topic: &[u8],
         timeout: Duration,
     ) -> Result<(), SocketError> {
         if !matches!(self.shared.socket_type, SocketType::Pub | SocketType::Xpub) {
@@ -260,7 +265,7 @@ impl Socket {
         tokio::time::timeout(timeout, async {
             loop {
                 let changed = self.shared.peers_changed.notified();
-                if self.shared.peers().subscribed() >= n {
+                if self.shared.peers().subscribed_to(topic) >= n {
                     return;
                 }
                 changed.await;

@@ -189,21 +189,35 @@ async fn pub_sub_filters_by_prefix() {
 #[tokio::test]
 async fn publisher_waits_for_subscriptions_then_nothing_is_lost() {
     let (publisher, sub) = bound_pair(SocketType::Pub, SocketType::Sub).await;
+    let short = Duration::from_millis(100);
     // Connected but not subscribed: the wait times out.
     assert!(matches!(
-        publisher
-            .wait_for_subscribers(1, Duration::from_millis(100))
-            .await,
+        publisher.wait_for_subscribers(1, b"weather", short).await,
         Err(zmtp::SocketError::Timeout)
     ));
     sub.subscribe(Bytes::from_static(b"wea")).unwrap();
-    publisher.wait_for_subscribers(1, T).await.unwrap();
+    publisher
+        .wait_for_subscribers(1, b"weather", T)
+        .await
+        .unwrap();
+    // A subscription to another topic, or a second subscriber, is not there.
+    for (n, topic) in [(1, &b"news"[..]), (1, b""), (2, b"weather")] {
+        assert!(matches!(
+            publisher.wait_for_subscribers(n, topic, short).await,
+            Err(zmtp::SocketError::Timeout)
+        ));
+    }
     // The first message after the wait arrives; no retry loop needed.
     publisher.send(["weather", "sunny"]).await.unwrap();
     assert_eq!(recv(&sub).await[1], Bytes::from_static(b"sunny"));
+    // A later subscription is waited for in the same way.
+    sub.subscribe(Bytes::from_static(b"news")).unwrap();
+    publisher.wait_for_subscribers(1, b"news", T).await.unwrap();
+    publisher.send(["news", "today"]).await.unwrap();
+    assert_eq!(recv(&sub).await[1], Bytes::from_static(b"today"));
     // Other types cannot ask.
     assert!(matches!(
-        sub.wait_for_subscribers(1, T).await,
+        sub.wait_for_subscribers(1, b"", T).await,
         Err(zmtp::SocketError::Unsupported { .. })
     ));
 }
