@@ -8,7 +8,9 @@ Reads one JSON document from standard input:
               curve_publickey, curve_serverkey (Z85), plain_server, plain_username,
               plain_password, zap_domain, subscribe (list of hex prefixes)
   zap         optional ZAP handler on inproc://zeromq.zap.01: {"users": {name: password},
-              "curve_keys": [z85, ...], "user_id": "...", "metadata": {name: value}}
+              "curve_keys": [z85, ...], "user_id": "...", "metadata": {name: value}}, or
+              {"forward": endpoint}: a ROUTER-DEALER bridge from inproc://zeromq.zap.01 to an
+              RFC 27 handler in another process
   monitor     print monitor events
   script      list of steps: {"op": "recv", "count": n} | {"op": "send", "frames": [hex, ...]}
               | {"op": "echo", "count": n} | {"op": "sleep", "ms": n}
@@ -86,8 +88,32 @@ def zap_decide(spec, frames):
     return [version, request_id, b"200" if ok else b"400", b"OK" if ok else b"denied", user.encode(), meta]
 
 
+def zap_forward(endpoint):
+    front = ctx.socket(zmq.ROUTER)
+    front.linger = 0
+    front.bind("inproc://zeromq.zap.01")
+    back = ctx.socket(zmq.DEALER)
+    back.linger = 0
+    back.connect(endpoint)
+    poller = zmq.Poller()
+    poller.register(front, zmq.POLLIN)
+    poller.register(back, zmq.POLLIN)
+    while not stop.is_set():
+        for ready, _ in poller.poll(100):
+            if ready is front:
+                back.send_multipart(front.recv_multipart())
+            else:
+                front.send_multipart(back.recv_multipart())
+    front.close()
+    back.close()
+
+
 if "zap" in cfg:
-    threading.Thread(target=zap_handler, args=(cfg["zap"],), daemon=True).start()
+    if "forward" in cfg["zap"]:
+        target, args = zap_forward, (cfg["zap"]["forward"],)
+    else:
+        target, args = zap_handler, (cfg["zap"],)
+    threading.Thread(target=target, args=args, daemon=True).start()
     time.sleep(0.05)
 
 sock = ctx.socket(getattr(zmq, cfg["type"]))

@@ -1,13 +1,17 @@
 //! ZAP against real libzmq 4.3.5 and pyzmq: libzmq clients against our servers with each
-//! built-in handler, and pyzmq's own `zmq.auth` handler reached through our proxy. Certificate
+//! built-in handler, pyzmq's own `zmq.auth` handler reached through our proxy, and libzmq
+//! servers answered by our `serve_zap` through a bridge from their in-process ZAP endpoint. Certificate
 //! files crossing between us and pyzmq are in `interop_certs.rs`.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use zmtp::mechanisms::{CurveSecretKey, CurveServerConfig, PlainServerConfig};
+use zmtp::mechanisms::{
+    CurveClientConfig, CurvePublicKey, CurveSecretKey, CurveServerConfig, PlainClientConfig,
+    PlainServerConfig,
+};
 use zmtp::zap::{Authenticator, CertFormat, Certificate, Policy};
-use zmtp::{MonitorEvent, Socket, SocketOptions, SocketType, ZapProxy};
+use zmtp::{serve_zap, MonitorEvent, Socket, SocketOptions, SocketType, ZapProxy};
 use zmtp_tests::pyzmq::{hex_frames, Peer};
 use zmtp_tests::{event, recv};
 
@@ -207,6 +211,100 @@ async fn pyzmq_zap_handler_through_our_proxy_curve_with_our_pyzmq_certificates()
     assert_eq!(
         refused(&ours, libzmq_curve_client(SERVER_PUBLIC, SERVER_SECRET)).await,
         400
+    );
+}
+
+/// A libzmq PULL server with `options`, whose ZAP requests a bridge in its process forwards from
+/// `inproc://zeromq.zap.01` to our `serve_zap` over tcp; it receives one message. Returns the
+/// peer, its endpoint, and our ZAP socket.
+async fn libzmq_server_asking_us(options: Value, policy: Policy) -> (Peer, String, Arc<Socket>) {
+    let router = Arc::new(Socket::new(SocketType::Router));
+    let zap_ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
+    tokio::spawn(serve_zap(router.clone(), Arc::new(policy)));
+    let mut server = Peer::spawn(&json!({
+        "type": "PULL",
+        "bind": "tcp://127.0.0.1:*",
+        "zap": { "forward": zap_ep },
+        "options": options,
+        "script": [{ "op": "recv", "count": 1 }],
+    }));
+    let ep = server.bound().await;
+    (server, ep, router)
+}
+
+/// Our client with `options` connects to `ep`; returns the ZAP status it was refused with.
+async fn our_client_refused(ep: &str, options: SocketOptions) -> u32 {
+    let client = Socket::with_options(SocketType::Push, options);
+    let mut monitor = client.monitor(64);
+    client.connect(ep).await.unwrap();
+    event(&mut monitor, MonitorEvent::HandshakeFailedAuth).await
+}
+
+fn plain_client(user: &str, password: &str) -> SocketOptions {
+    SocketOptions {
+        mechanism: Arc::new(PlainClientConfig::new(user.as_bytes(), password.as_bytes()).unwrap()),
+        ..Default::default()
+    }
+}
+
+fn curve_client(secret: &str) -> SocketOptions {
+    SocketOptions {
+        mechanism: Arc::new(CurveClientConfig::new(
+            CurveSecretKey::from_z85(secret).unwrap(),
+            CurvePublicKey::from_z85(SERVER_PUBLIC).unwrap(),
+        )),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn libzmq_plain_server_answered_by_our_serve_zap_through_a_bridge() {
+    let mut users = zmtp::zap::Passwords::new();
+    users.insert("admin", "secret");
+    let policy = Policy::new().passwords("*", users);
+    let (mut server, ep, _zap) = libzmq_server_asking_us(
+        json!({ "plain_server": true, "zap_domain": "global" }),
+        policy,
+    )
+    .await;
+    assert_eq!(
+        our_client_refused(&ep, plain_client("admin", "wrong")).await,
+        400
+    );
+    let client = Socket::with_options(SocketType::Push, plain_client("admin", "secret"));
+    client.connect(&ep).await.unwrap();
+    client.send("hello").await.unwrap();
+    let (frames, props) = server.received().await;
+    assert_eq!(frames, [b"hello".to_vec()]);
+    assert_eq!(props["User-Id"], "admin");
+}
+
+#[tokio::test]
+async fn libzmq_curve_server_answered_by_our_serve_zap_through_a_bridge() {
+    let dir = tempfile::tempdir().unwrap();
+    Certificate::from_secret(CurveSecretKey::from_z85(CLIENT_SECRET).unwrap())
+        .with_metadata("Hello", "World")
+        .save_public(&dir.path().join("client"), CertFormat::Czmq)
+        .unwrap();
+    let policy = Policy::new().curve_certs("*", dir.path()).unwrap();
+    let (mut server, ep, _zap) = libzmq_server_asking_us(
+        json!({ "curve_server": true, "curve_secretkey": SERVER_SECRET, "zap_domain": "global" }),
+        policy,
+    )
+    .await;
+    // A client whose key is in no certificate.
+    assert_eq!(
+        our_client_refused(&ep, curve_client(SERVER_SECRET)).await,
+        400
+    );
+    let client = Socket::with_options(SocketType::Push, curve_client(CLIENT_SECRET));
+    client.connect(&ep).await.unwrap();
+    client.send("hello").await.unwrap();
+    let (_, props) = server.received().await;
+    assert_eq!(props["User-Id"], CLIENT_PUBLIC);
+    assert_eq!(
+        props["Hello"], "World",
+        "certificate metadata reached libzmq"
     );
 }
 

@@ -30,7 +30,9 @@ pub use message::Message;
 pub use monitor::{MonitorEvent, SocketEvent};
 pub use options::SocketOptions;
 pub use socket::Socket;
-pub use zap_remote::{serve_zap, ZapProxy, DEFAULT_PROXY_TIMEOUT, SERVE_IN_FLIGHT};
+pub use zap_remote::{
+    serve_zap, ZapProxy, DEFAULT_PROXY_TIMEOUT, MAX_BRIDGE_HOPS, SERVE_IN_FLIGHT,
+};
 pub use zmtp_core::{self as core, Heartbeat, Limits, Metadata, SocketType};
 pub use zmtp_mechanisms as mechanisms;
 pub use zmtp_zap as zap;

@@ -155,8 +155,13 @@ impl Authenticator for ZapProxy {
 /// Most requests `serve_zap` works on at once; more wait in the socket's queue.
 pub const SERVE_IN_FLIGHT: usize = 64;
 
+/// Most ROUTER-DEALER bridges a request may have crossed on its way to [`serve_zap`].
+pub const MAX_BRIDGE_HOPS: usize = 8;
+
 /// Answers RFC 27 requests arriving on `socket` (a ROUTER, bound or connected by the caller)
-/// with `handler`, until the socket is closed. Up to [`SERVE_IN_FLIGHT`] requests are answered
+/// with `handler`, until the socket is closed. Requests may come straight from a REQ or DEALER,
+/// or through up to [`MAX_BRIDGE_HOPS`] ROUTER-DEALER bridges (a libzmq process forwarding its
+/// `inproc://zeromq.zap.01` to us, for one); the reply retraces the route. Up to [`SERVE_IN_FLIGHT`] requests are answered
 /// concurrently; one the handler has not answered within [`DEFAULT_PROXY_TIMEOUT`] gets 500. A
 /// request that does not parse but has an id gets a 500 reply saying why; one without even
 /// that is dropped.
@@ -183,7 +188,17 @@ pub async fn serve_zap(
         if parts.is_empty() {
             continue;
         }
-        let routing_id = parts.remove(0);
+        // The ROUTER's routing id, then the routing frames of any ROUTER-DEALER bridge between
+        // the asking server and us (how a libzmq server, whose ZAP endpoint is in-process,
+        // reaches a handler in another process), up to the empty delimiter. All of them go
+        // back in front of the reply.
+        let hops = parts
+            .iter()
+            .take(MAX_BRIDGE_HOPS + 2)
+            .position(|p| p.is_empty())
+            .filter(|&d| d >= 1)
+            .unwrap_or(1);
+        let envelope: Vec<Bytes> = parts.drain(..hops).collect();
         let handler = handler.clone();
         let socket = socket.clone();
         tokio::spawn(async move {
@@ -214,8 +229,7 @@ pub async fn serve_zap(
                 }
             };
             if let Some(frames) = reply {
-                let mut out: Vec<Bytes> = Vec::with_capacity(frames.len() + 1);
-                out.push(routing_id);
+                let mut out = envelope;
                 out.extend(frames);
                 let _ = socket.send(Message::new(out)).await;
             }

@@ -336,6 +336,51 @@ async fn serve_zap_answers_malformed_requests_with_500() {
 }
 
 #[tokio::test]
+async fn serve_zap_answers_through_router_dealer_bridges() {
+    let router = Arc::new(Socket::new(SocketType::Router));
+    let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
+    let served = tokio::spawn(serve_zap(router.clone(), Arc::new(zmtp::zap::AllowAll)));
+    // A DEALER standing for the far side of bridges: their routing frames come first.
+    let bridge = Socket::new(SocketType::Dealer);
+    bridge.connect(&ep).await.unwrap();
+    let req = AuthRequest {
+        domain: String::new(),
+        address: "127.0.0.1".into(),
+        identity: Bytes::new(),
+        mechanism: MechanismName::NULL,
+        credentials: vec![],
+    };
+    for hops in [1, 2, zmtp::MAX_BRIDGE_HOPS] {
+        let route: Vec<Bytes> = (0..hops).map(|h| Bytes::from(format!("hop{h}"))).collect();
+        let mut frames = route.clone();
+        frames.extend(wire::encode_request(b"9", &req));
+        bridge.send(frames).await.unwrap();
+        let reply = recv(&bridge).await;
+        let parts = reply.parts();
+        assert_eq!(&parts[..hops], &route[..], "the reply retraces the route");
+        let answer = wire::parse_reply(&parts[hops..], b"9").unwrap();
+        assert_eq!(answer.status.code(), 200);
+    }
+    // Past the limit the delimiter is not looked for: the request is malformed and dropped.
+    let mut frames: Vec<Bytes> = (0..=zmtp::MAX_BRIDGE_HOPS)
+        .map(|h| Bytes::from(format!("hop{h}")))
+        .collect();
+    frames.extend(wire::encode_request(b"10", &req));
+    bridge.send(frames).await.unwrap();
+    bridge
+        .send(wire::encode_request(b"11", &req))
+        .await
+        .unwrap();
+    let reply = wire::parse_reply(recv(&bridge).await.parts(), b"11").unwrap();
+    assert_eq!(
+        reply.status.code(),
+        200,
+        "only the direct request is answered"
+    );
+    served.abort();
+}
+
+#[tokio::test]
 async fn without_domain_enforcement_a_domain_alone_admits_null_but_never_plain() {
     let server = Socket::with_options(
         SocketType::Pull,
