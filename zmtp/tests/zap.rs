@@ -308,20 +308,33 @@ async fn serve_zap_answers_our_proxy_and_metadata_reaches_messages() {
     served.abort();
 }
 
-#[tokio::test]
-async fn serve_zap_answers_malformed_requests_with_500() {
-    let router = Arc::new(Socket::new(SocketType::Router));
-    let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
-    let served = tokio::spawn(serve_zap(router.clone(), Arc::new(zmtp::zap::AllowAll)));
-    let client = Socket::new(SocketType::Dealer);
-    client.connect(&ep).await.unwrap();
-    let req = AuthRequest {
+fn null_request() -> AuthRequest {
+    AuthRequest {
         domain: String::new(),
         address: "127.0.0.1".into(),
         identity: Bytes::new(),
         mechanism: MechanismName::NULL,
         credentials: vec![],
-    };
+    }
+}
+
+/// A DEALER connected to `serve_zap` with the allow-all handler, and the serving task.
+async fn dealer_to_serve_zap() -> (
+    Socket,
+    tokio::task::JoinHandle<Result<(), zmtp::SocketError>>,
+) {
+    let router = Arc::new(Socket::new(SocketType::Router));
+    let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
+    let served = tokio::spawn(serve_zap(router, Arc::new(zmtp::zap::AllowAll)));
+    let dealer = Socket::new(SocketType::Dealer);
+    dealer.connect(&ep).await.unwrap();
+    (dealer, served)
+}
+
+#[tokio::test]
+async fn serve_zap_answers_malformed_requests_with_500() {
+    let (client, served) = dealer_to_serve_zap().await;
+    let req = null_request();
     let mut frames = wire::encode_request(b"7", &req);
     frames[1] = "0.9".into();
     client.send(frames).await.unwrap();
@@ -337,19 +350,9 @@ async fn serve_zap_answers_malformed_requests_with_500() {
 
 #[tokio::test]
 async fn serve_zap_answers_through_router_dealer_bridges() {
-    let router = Arc::new(Socket::new(SocketType::Router));
-    let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
-    let served = tokio::spawn(serve_zap(router.clone(), Arc::new(zmtp::zap::AllowAll)));
     // A DEALER standing for the far side of bridges: their routing frames come first.
-    let bridge = Socket::new(SocketType::Dealer);
-    bridge.connect(&ep).await.unwrap();
-    let req = AuthRequest {
-        domain: String::new(),
-        address: "127.0.0.1".into(),
-        identity: Bytes::new(),
-        mechanism: MechanismName::NULL,
-        credentials: vec![],
-    };
+    let (bridge, served) = dealer_to_serve_zap().await;
+    let req = null_request();
     for hops in [1, 2, zmtp::MAX_BRIDGE_HOPS] {
         let route: Vec<Bytes> = (0..hops).map(|h| Bytes::from(format!("hop{h}"))).collect();
         let mut frames = route.clone();
@@ -417,15 +420,6 @@ async fn without_domain_enforcement_a_domain_alone_admits_null_but_never_plain()
 
 #[tokio::test]
 async fn the_proxy_skips_late_replies_but_not_wrong_ids() {
-    fn null_request() -> AuthRequest {
-        AuthRequest {
-            domain: String::new(),
-            address: "127.0.0.1".into(),
-            identity: Bytes::new(),
-            mechanism: MechanismName::NULL,
-            credentials: vec![],
-        }
-    }
     // A handler that holds its first request until the second arrives, then answers both.
     let router = Socket::new(SocketType::Router);
     let ep = router.bind("tcp://127.0.0.1:*").await.unwrap();
