@@ -102,6 +102,18 @@ pub struct SocketArgs {
     pub routing_id: Option<String>,
 }
 
+/// A CURVE key flag's value: 40 Z85 characters, checked as the command line is read. Key flags
+/// accept values that start with `-` (a Z85 character), so this is also what stops a missing
+/// key from swallowing the next flag: `--curve-serverkey --type` is an invalid value, said so.
+pub fn parse_z85_key(s: &str) -> Result<String, String> {
+    let n = s.chars().count();
+    if n != 40 {
+        return Err(format!("a CURVE key is 40 Z85 characters, not {n}"));
+    }
+    z85_codec::decode(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
 fn parse_socket_type(s: &str) -> Result<SocketType, String> {
     s.parse::<SocketType>().map_err(|e| e.to_string())
 }

@@ -29,7 +29,13 @@ pub struct KeygenArgs {
     #[arg(long)]
     pub json: bool,
     /// Print the public key of this Z85 secret key instead of generating a pair.
-    #[arg(long, value_name = "SECRET", allow_hyphen_values = true, conflicts_with_all = ["cert", "meta"])]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        allow_hyphen_values = true,
+        value_parser = crate::common::parse_z85_key,
+        conflicts_with_all = ["cert", "meta"]
+    )]
     pub public_from: Option<String>,
     /// Also write certificate files: NAME (public) and NAME_secret, or NAME.key and
     /// NAME.key_secret with --cert-format pyzmq. The secret file is readable by its owner only.

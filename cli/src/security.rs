@@ -11,7 +11,7 @@ use zmtp::mechanisms::{
 use zmtp::zap::{Certificate, Policy, ANY_DOMAIN};
 use zmtp::{SocketOptions, ZapProxy};
 
-use crate::common::Failure;
+use crate::common::{parse_z85_key, Failure};
 
 /// Security and authentication options.
 #[derive(Args, Debug, Clone, Default)]
@@ -26,6 +26,7 @@ pub struct SecurityArgs {
         long,
         value_name = "Z85",
         allow_hyphen_values = true,
+        value_parser = parse_z85_key,
         help_heading = "Security"
     )]
     pub curve_secretkey: Option<String>,
@@ -34,6 +35,7 @@ pub struct SecurityArgs {
         long,
         value_name = "Z85",
         allow_hyphen_values = true,
+        value_parser = parse_z85_key,
         help_heading = "Security"
     )]
     pub curve_publickey: Option<String>,
@@ -43,6 +45,7 @@ pub struct SecurityArgs {
         long,
         value_name = "Z85",
         allow_hyphen_values = true,
+        value_parser = parse_z85_key,
         help_heading = "Security"
     )]
     pub curve_serverkey: Option<String>,
@@ -221,6 +224,12 @@ impl SecurityArgs {
             options.mechanism = Arc::new(CurveServerConfig::new(key));
         } else if let Some(server_key) = &self.curve_serverkey {
             let server = public("--curve-serverkey", server_key)?;
+            if our_secret.is_none() && matches!(from_env(SECRET_KEY_ENV), Ok(Some(_))) {
+                eprintln!(
+                    "note: {SECRET_KEY_ENV} is for --curve-server only; this client uses a fresh \
+                     keypair (give --curve-cert or --curve-secretkey for a fixed one)"
+                );
+            }
             let ours = match our_secret {
                 Some(s) => CurveKeyPair::from_secret(s),
                 None => CurveKeyPair::generate()

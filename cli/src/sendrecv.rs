@@ -165,6 +165,14 @@ pub async fn send(args: SendArgs) -> Result<(), Failure> {
             socket.wait_for_peers(1, wait).await
         }
     };
+    // With nothing to send (empty stdin) there is nothing to wait for.
+    let ready = async {
+        if messages.is_empty() {
+            Ok(())
+        } else {
+            ready.await
+        }
+    };
     tokio::select! {
         r = ready => r.map_err(|_| Failure::timeout(if publisher {
             "no subscriber to the first message's topic in time"

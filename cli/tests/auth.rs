@@ -330,6 +330,11 @@ fn secrets_can_come_from_the_environment() {
     let user = json_line(&received)["properties"]["User-Id"].clone();
     assert_ne!(user, CLIENT_PUBLIC, "the client read the server variable");
     assert_eq!(user.as_str().map(str::len), Some(40), "{user}");
+    assert!(
+        text(&sent.stderr).contains("ZMTP_CURVE_SECRETKEY is for --curve-server only"),
+        "the client says why it ignores the variable: {}",
+        text(&sent.stderr)
+    );
 
     // PLAIN: the password from ZMTP_PLAIN_PASSWORD; a wrong one there is refused like any.
     let dir = tempfile::tempdir().unwrap();

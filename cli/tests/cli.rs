@@ -138,6 +138,32 @@ fn z85_keys_may_start_with_a_hyphen() {
         "{}",
         stderr(&out)
     );
+    // A missing key does not swallow the next flag silently: it is an invalid key, said so.
+    let out = zmtp(&[
+        "send",
+        "--connect",
+        "tcp://127.0.0.1:1",
+        "--curve-serverkey",
+        "--type",
+        "PUSH",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid value '--type' for '--curve-serverkey")
+            && stderr(&out).contains("40 Z85 characters"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn send_with_nothing_to_send_exits_at_once() {
+    // No FRAME arguments and an empty stdin: nothing to wait for, even as a PUB nobody joins.
+    for ty in ["PUB", "PUSH"] {
+        let out = zmtp_stdin(&["send", "--bind", "tcp://127.0.0.1:0", "--type", ty], b"");
+        assert_eq!(out.status.code(), Some(0), "{ty}: {}", stderr(&out));
+    }
 }
 
 /// The value after `label: ` on the line that starts with it.

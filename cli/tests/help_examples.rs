@@ -155,6 +155,8 @@ impl Group {
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .stderr(Stdio::null())
             .status();
+        // Should `kill` be missing, the shell itself still goes.
+        let _ = self.child.kill();
     }
 }
 

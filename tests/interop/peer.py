@@ -44,10 +44,14 @@ ctx = zmq.Context()
 stop = threading.Event()
 
 
+zap_bound = threading.Event()
+
+
 def zap_handler(spec):
     sock = ctx.socket(zmq.REP)
     sock.linger = 0
     sock.bind("inproc://zeromq.zap.01")
+    zap_bound.set()
     sock.rcvtimeo = 100
     while not stop.is_set():
         try:
@@ -92,6 +96,7 @@ def zap_forward(endpoint):
     front = ctx.socket(zmq.ROUTER)
     front.linger = 0
     front.bind("inproc://zeromq.zap.01")
+    zap_bound.set()
     back = ctx.socket(zmq.DEALER)
     back.linger = 0
     back.connect(endpoint)
@@ -114,7 +119,9 @@ if "zap" in cfg:
     else:
         target, args = zap_handler, (cfg["zap"],)
     threading.Thread(target=target, args=args, daemon=True).start()
-    time.sleep(0.05)
+    # libzmq servers look for the handler when a handshake needs it: bound before any socket.
+    if not zap_bound.wait(10):
+        emit({"error": "the ZAP thread did not bind"})
 
 sock = ctx.socket(getattr(zmq, cfg["type"]))
 sock.linger = 1000

@@ -4,7 +4,8 @@
 //!   pyzmq's `zmq.auth`, czmq's zauth or libzmq, listening on `tcp://…` or `ipc://…` with a REP or
 //!   ROUTER socket) and validates its replies exactly as a libzmq server would.
 //! - [`serve_zap`] answers RFC 27 requests arriving on a socket with any [`Authenticator`], so
-//!   our handlers can serve other processes (REQ or DEALER clients, [`ZapProxy`] among them).
+//!   our handlers can serve other processes (REQ or DEALER clients, [`ZapProxy`] among them,
+//!   and libzmq servers through a ROUTER-DEALER bridge from their in-process ZAP endpoint).
 //!
 //! ```text
 //! our server ──► ZapProxy ══ DEALER ═══ tcp ═══► REP/ROUTER ──► external handler
@@ -161,10 +162,10 @@ pub const MAX_BRIDGE_HOPS: usize = 8;
 /// Answers RFC 27 requests arriving on `socket` (a ROUTER, bound or connected by the caller)
 /// with `handler`, until the socket is closed. Requests may come straight from a REQ or DEALER,
 /// or through up to [`MAX_BRIDGE_HOPS`] ROUTER-DEALER bridges (a libzmq process forwarding its
-/// `inproc://zeromq.zap.01` to us, for one); the reply retraces the route. Up to [`SERVE_IN_FLIGHT`] requests are answered
-/// concurrently; one the handler has not answered within [`DEFAULT_PROXY_TIMEOUT`] gets 500. A
-/// request that does not parse but has an id gets a 500 reply saying why; one without even
-/// that is dropped.
+/// `inproc://zeromq.zap.01` to us, for one); the reply retraces the route. Up to
+/// [`SERVE_IN_FLIGHT`] requests are answered concurrently; one the handler has not answered
+/// within [`DEFAULT_PROXY_TIMEOUT`] gets 500. A request that does not parse but has an id gets a
+/// 500 reply saying why; one without even that is dropped.
 pub async fn serve_zap(
     socket: Arc<Socket>,
     handler: Arc<dyn Authenticator>,
