@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
+use zmtp::mechanisms::{CurvePublicKey, CurveSecretKey};
 use zmtp::{Heartbeat, MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType};
 
 /// Exit status: usage or configuration error.
@@ -102,16 +103,25 @@ pub struct SocketArgs {
     pub routing_id: Option<String>,
 }
 
-/// A CURVE key flag's value: 40 Z85 characters, checked as the command line is read. Key flags
-/// accept values that start with `-` (a Z85 character), so this is also what stops a missing
-/// key from swallowing the next flag: `--curve-serverkey --type` is an invalid value, said so.
-pub fn parse_z85_key(s: &str) -> Result<String, String> {
+/// A CURVE key flag's value must be 40 characters. Key flags accept values that start with `-`
+/// (a Z85 character), so this check is also what stops a missing key from swallowing the next
+/// flag: `--curve-serverkey --type` is an invalid value, said so.
+fn key_text(s: &str) -> Result<&str, String> {
     let n = s.chars().count();
     if n != 40 {
         return Err(format!("a CURVE key is 40 Z85 characters, not {n}"));
     }
-    z85_codec::decode(s).map_err(|e| e.to_string())?;
-    Ok(s.to_owned())
+    Ok(s)
+}
+
+/// A secret-key flag's value, decoded once, as the command line is read.
+pub fn parse_secret_key(s: &str) -> Result<CurveSecretKey, String> {
+    CurveSecretKey::from_z85(key_text(s)?).map_err(|e| e.to_string())
+}
+
+/// A public-key flag's value, decoded once, as the command line is read.
+pub fn parse_public_key(s: &str) -> Result<CurvePublicKey, String> {
+    CurvePublicKey::from_z85(key_text(s)?).map_err(|e| e.to_string())
 }
 
 fn parse_socket_type(s: &str) -> Result<SocketType, String> {

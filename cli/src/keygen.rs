@@ -33,10 +33,10 @@ pub struct KeygenArgs {
         long,
         value_name = "SECRET",
         allow_hyphen_values = true,
-        value_parser = crate::common::parse_z85_key,
+        value_parser = |s: &str| crate::common::parse_secret_key(s.trim()),
         conflicts_with_all = ["cert", "meta"]
     )]
-    pub public_from: Option<String>,
+    pub public_from: Option<CurveSecretKey>,
     /// Also write certificate files: NAME (public) and NAME_secret, or NAME.key and
     /// NAME.key_secret with --cert-format pyzmq. The secret file is readable by its owner only.
     #[arg(long, value_name = "NAME")]
@@ -52,8 +52,6 @@ pub struct KeygenArgs {
 
 pub fn run(args: KeygenArgs) -> Result<(), Failure> {
     if let Some(secret) = &args.public_from {
-        let secret = CurveSecretKey::from_z85(secret.trim())
-            .map_err(|e| Failure::usage(format!("--public-from: {e}")))?;
         let public = secret.public_key().to_z85();
         if args.json {
             println!("{}", serde_json::json!({ "public": public }));

@@ -11,7 +11,7 @@ use zmtp::mechanisms::{
 use zmtp::zap::{Certificate, Policy, ANY_DOMAIN};
 use zmtp::{SocketOptions, ZapProxy};
 
-use crate::common::{parse_z85_key, Failure};
+use crate::common::{parse_public_key, parse_secret_key, Failure};
 
 /// Security and authentication options.
 #[derive(Args, Debug, Clone, Default)]
@@ -26,29 +26,29 @@ pub struct SecurityArgs {
         long,
         value_name = "Z85",
         allow_hyphen_values = true,
-        value_parser = parse_z85_key,
+        value_parser = parse_secret_key,
         help_heading = "Security"
     )]
-    pub curve_secretkey: Option<String>,
+    pub curve_secretkey: Option<CurveSecretKey>,
     /// Our CURVE public key (client; checked against the secret key).
     #[arg(
         long,
         value_name = "Z85",
         allow_hyphen_values = true,
-        value_parser = parse_z85_key,
+        value_parser = parse_public_key,
         help_heading = "Security"
     )]
-    pub curve_publickey: Option<String>,
+    pub curve_publickey: Option<CurvePublicKey>,
     /// The server's CURVE public key: makes this socket a CURVE client. Without its own keys
     /// (--curve-secretkey or --curve-cert) the client uses a fresh keypair.
     #[arg(
         long,
         value_name = "Z85",
         allow_hyphen_values = true,
-        value_parser = parse_z85_key,
+        value_parser = parse_public_key,
         help_heading = "Security"
     )]
-    pub curve_serverkey: Option<String>,
+    pub curve_serverkey: Option<CurvePublicKey>,
     /// Our CURVE keys from a secret certificate file (czmq `NAME_secret` or pyzmq
     /// `NAME.key_secret`), instead of --curve-secretkey.
     #[arg(long, value_name = "FILE", help_heading = "Security")]
@@ -94,10 +94,6 @@ pub const SECRET_KEY_ENV: &str = "ZMTP_CURVE_SECRETKEY";
 /// Where --plain-username without --plain-password finds the password.
 pub const PASSWORD_ENV: &str = "ZMTP_PLAIN_PASSWORD";
 
-fn secret(text: &str) -> Result<CurveSecretKey, Failure> {
-    CurveSecretKey::from_z85(text).map_err(|e| Failure::usage(format!("--curve-secretkey: {e}")))
-}
-
 /// An environment variable that is set to something other than blanks (an empty or blank value
 /// counts as unset); one that is not Unicode is a usage error.
 fn from_env(name: &str) -> Result<Option<String>, Failure> {
@@ -121,10 +117,6 @@ fn secret_from_env() -> Result<Option<CurveSecretKey>, Failure> {
         .transpose()
 }
 
-fn public(flag: &str, text: &str) -> Result<CurvePublicKey, Failure> {
-    CurvePublicKey::from_z85(text).map_err(|e| Failure::usage(format!("{flag}: {e}")))
-}
-
 impl SecurityArgs {
     /// Our secret key, from --curve-secretkey or --curve-cert.
     fn our_secret(&self) -> Result<Option<CurveSecretKey>, Failure> {
@@ -132,7 +124,7 @@ impl SecurityArgs {
             (Some(_), Some(_)) => Err(Failure::usage(
                 "give --curve-secretkey or --curve-cert, not both",
             )),
-            (Some(s), None) => secret(s).map(Some),
+            (Some(s), None) => Ok(Some(s.clone())),
             (None, Some(path)) => {
                 let cert = Certificate::load(path)
                     .map_err(|e| Failure::usage(format!("--curve-cert: {e}")))?;
@@ -214,16 +206,15 @@ impl SecurityArgs {
                     "--curve-server needs --curve-secretkey, --curve-cert or {SECRET_KEY_ENV}"
                 ))
             })?;
-            if let Some(p) = &self.curve_publickey {
-                if public("--curve-publickey", p)? != key.public_key() {
+            if let Some(p) = self.curve_publickey {
+                if p != key.public_key() {
                     return Err(Failure::usage(
                         "--curve-publickey does not belong to the server's secret key",
                     ));
                 }
             }
             options.mechanism = Arc::new(CurveServerConfig::new(key));
-        } else if let Some(server_key) = &self.curve_serverkey {
-            let server = public("--curve-serverkey", server_key)?;
+        } else if let Some(server) = self.curve_serverkey {
             if our_secret.is_none() && matches!(from_env(SECRET_KEY_ENV), Ok(Some(_))) {
                 eprintln!(
                     "note: {SECRET_KEY_ENV} is for --curve-server only; this client uses a fresh \
@@ -235,8 +226,8 @@ impl SecurityArgs {
                 None => CurveKeyPair::generate()
                     .map_err(|e| Failure::other(format!("cannot generate keys: {e}")))?,
             };
-            if let Some(p) = &self.curve_publickey {
-                if public("--curve-publickey", p)? != ours.public {
+            if let Some(p) = self.curve_publickey {
+                if p != ours.public {
                     return Err(Failure::usage(
                         "--curve-publickey does not belong to --curve-secretkey",
                     ));

@@ -159,18 +159,12 @@ pub async fn send(args: SendArgs) -> Result<(), Failure> {
         .cloned()
         .unwrap_or_default();
     let ready = async {
-        if publisher {
+        if messages.is_empty() {
+            Ok(()) // nothing to send (empty stdin): nothing to wait for
+        } else if publisher {
             socket.wait_for_subscribers(1, &topic, wait).await
         } else {
             socket.wait_for_peers(1, wait).await
-        }
-    };
-    // With nothing to send (empty stdin) there is nothing to wait for.
-    let ready = async {
-        if messages.is_empty() {
-            Ok(())
-        } else {
-            ready.await
         }
     };
     tokio::select! {

@@ -25,6 +25,14 @@ pub(crate) struct PeerEntry {
     pub(crate) subscriptions: Vec<Bytes>,
 }
 
+impl PeerEntry {
+    /// Whether a message with this topic (first frame) goes to this peer: one of its
+    /// subscriptions prefixes the topic.
+    fn wants(&self, topic: &[u8]) -> bool {
+        self.subscriptions.iter().any(|s| topic.starts_with(s))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Peers {
     next_id: PeerId,
@@ -129,17 +137,14 @@ impl Peers {
         self.order
             .iter()
             .filter_map(|id| self.entries.get(id))
-            .filter(|e| e.subscriptions.iter().any(|s| topic.starts_with(s)))
+            .filter(|e| e.wants(topic))
             .map(|e| e.tx.clone())
             .collect()
     }
 
     /// How many peers hold a subscription that prefixes `topic`.
     pub(crate) fn subscribed_to(&self, topic: &[u8]) -> usize {
-        self.entries
-            .values()
-            .filter(|e| e.subscriptions.iter().any(|s| topic.starts_with(s)))
-            .count()
+        self.entries.values().filter(|e| e.wants(topic)).count()
     }
 
     pub(crate) fn all(&self) -> Vec<mpsc::Sender<Outgoing>> {
