@@ -267,6 +267,73 @@ fn missing_pong_times_out() {
 }
 
 #[test]
+fn a_ping_flood_leaves_one_pong_owed() {
+    // Threat: a peer sends PINGs and never reads. Each PING used to queue its own PONG, so the
+    // server's memory grew with the flood; now a newer PING replaces the PONG still owed.
+    let mut p = pair(SocketType::Dealer, SocketType::Dealer);
+    assert!(p.handshake());
+    let mut flood = Vec::new();
+    for i in 0..10_000u32 {
+        // PING: ttl 0, context = the counter.
+        let ctx = i.to_be_bytes();
+        flood.extend_from_slice(&[0x04, 5 + 2 + 4, 4]);
+        flood.extend_from_slice(b"PING\x00\x00");
+        flood.extend_from_slice(&ctx);
+    }
+    p.inject_into_server(&flood).unwrap();
+    assert!(p.server.session.pong_due());
+    assert!(p.server.session.pending_transmit() < 64);
+    let mut out = Vec::new();
+    while let Some(chunk) = p.server.session.poll_transmit() {
+        out.extend_from_slice(&chunk);
+    }
+    // One PONG, echoing the latest PING's context.
+    let mut pong = vec![0x04, 5 + 4, 4];
+    pong.extend_from_slice(b"PONG");
+    pong.extend_from_slice(&9_999u32.to_be_bytes());
+    assert_eq!(out, pong);
+    assert!(!p.server.session.pong_due());
+}
+
+#[test]
+fn a_pong_waits_behind_queued_bytes_and_keeps_order() {
+    let mut p = pair(SocketType::Dealer, SocketType::Dealer);
+    assert!(p.handshake());
+    p.server
+        .session
+        .send_message(vec![Bytes::from_static(b"first")])
+        .unwrap();
+    p.inject_into_server(b"\x04\x07\x04PING\x00\x00").unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = p.server.session.poll_transmit() {
+        out.extend_from_slice(&chunk);
+    }
+    assert_eq!(out, b"\x00\x05first\x04\x05\x04PONG");
+}
+
+#[test]
+fn a_user_id_announced_by_the_peer_is_dropped_without_zap() {
+    // Threat: on a NULL socket without ZAP, a peer announcing `User-Id: root` in READY passed
+    // for an authenticated user. Only the authenticator sets User-Id (and only we Peer-Address).
+    let mut c = config(SocketType::Dealer);
+    c.metadata = Metadata::new()
+        .with("User-Id", &b"root"[..])
+        .unwrap()
+        .with("peer-address", &b"10.0.0.1"[..])
+        .unwrap()
+        .with("Hello", &b"World"[..])
+        .unwrap();
+    let mut p = Pair::new(c, config(SocketType::Dealer));
+    assert!(p.handshake());
+    let peer = p.server.session.peer().unwrap();
+    assert_eq!(peer.properties.get_str("User-Id"), None);
+    assert_eq!(peer.user_id, None);
+    assert_eq!(peer.properties.get_str("Peer-Address"), Some("127.0.0.1"));
+    // The peer's other properties stay reachable under their names.
+    assert_eq!(peer.properties.get_str("Hello"), Some("World"));
+}
+
+#[test]
 fn subscriptions_travel_as_commands_to_3_1_peers() {
     let mut p = pair(SocketType::Sub, SocketType::Pub);
     assert!(p.handshake());

@@ -164,6 +164,10 @@ struct Traffic {
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     ttl_deadline: Option<Instant>,
+    /// The context of the PONG we owe, sealed only when the transmit queue has drained: a peer
+    /// that sends PINGs and never reads gets one PONG outstanding, not one per PING (libzmq
+    /// keeps a single pending PONG the same way).
+    pong_due: Option<Bytes>,
 }
 
 /// One connection's protocol state.
@@ -292,9 +296,29 @@ impl Session {
     }
 
     /// The next bytes to write to the peer.
+    ///
+    /// A PONG owed to the peer is sealed only once everything queued before it was taken, so a
+    /// driver that stops calling this while its own write backlog is full holds at most one PONG
+    /// however many PINGs arrive meanwhile.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.tx.is_empty() {
+            if let Phase::Traffic(t) = &mut self.phase {
+                if let Some(context) = t.pong_due.take() {
+                    let sealed =
+                        t.codec.seal(Frame::command(command::encode_pong(&context)), &mut self.tx);
+                    if let Err(e) = sealed {
+                        self.phase = Phase::Failed(e);
+                    }
+                }
+            }
+        }
         self.tx.pop()
+    }
+
+    /// Whether a PONG is owed and not yet sealed.
+    pub fn pong_due(&self) -> bool {
+        matches!(&self.phase, Phase::Traffic(t) if t.pong_due.is_some())
     }
 
     /// Octets waiting in [`Session::poll_transmit`].
@@ -387,14 +411,7 @@ impl Session {
                         return Ok(());
                     };
                     let frame = t.codec.open(wire)?;
-                    Self::handle_traffic_frame(
-                        &self.config,
-                        t,
-                        frame,
-                        &mut self.tx,
-                        &mut self.events,
-                        now,
-                    )?;
+                    Self::handle_traffic_frame(&self.config, t, frame, &mut self.events, now)?;
                 }
             }
         }
@@ -517,7 +534,12 @@ impl Session {
             properties.extend(&auth.metadata);
             user_id = Some(auth.user_id.clone());
         }
-        properties.extend(&peer_meta);
+        // What only we can know is never taken from the peer: a peer announcing its own
+        // `User-Id` (or `Peer-Address`) would otherwise pass for an authenticated one on a socket
+        // that did not ask ZAP. Its other properties stay reachable under their own names.
+        let mut announced = peer_meta;
+        announced.retain(|p| !is_local_only_property(&p.name));
+        properties.extend(&announced);
         let peer = PeerInfo {
             socket_type: peer_type,
             routing_id,
@@ -534,6 +556,7 @@ impl Session {
             next_ping: self.config.heartbeat.interval.map(|i| now + i),
             pong_deadline: None,
             ttl_deadline: None,
+            pong_due: None,
         })
     }
 
@@ -541,7 +564,6 @@ impl Session {
         config: &SessionConfig,
         t: &mut Traffic,
         frame: Frame,
-        tx: &mut TransmitQueue,
         events: &mut VecDeque<Event>,
         now: Instant,
     ) -> Result<(), Error> {
@@ -550,8 +572,8 @@ impl Session {
             let cmd = Command::parse(frame.body)?;
             if cmd.is("PING") {
                 let ping = Ping::parse(cmd.data)?;
-                t.codec
-                    .seal(Frame::command(command::encode_pong(&ping.context)), tx)?;
+                // A newer PING replaces the PONG still owed (see `poll_transmit`).
+                t.pong_due = Some(ping.context);
                 if ping.ttl_deciseconds > 0 {
                     t.ttl_deadline =
                         Some(now + Duration::from_millis(u64::from(ping.ttl_deciseconds) * 100));
@@ -650,6 +672,11 @@ impl Session {
             }
         }
     }
+}
+
+/// Properties that only the local side establishes (ZMTP property names ignore case).
+fn is_local_only_property(name: &str) -> bool {
+    name.eq_ignore_ascii_case(metadata::USER_ID) || name.eq_ignore_ascii_case(metadata::PEER_ADDRESS)
 }
 
 /// The IP part of `ip:port` or `[v6]:port`, as ZAP wants it.

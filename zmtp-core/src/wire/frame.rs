@@ -8,8 +8,9 @@
 //! ```
 //!
 //! [`FrameDecoder`] is a resumable state machine over a `BytesMut`: it survives any split of its
-//! input, checks the announced size against the configured limit *before* reserving a byte, and
-//! hands bodies out without copying (`split_to(n).freeze()`).
+//! input, checks the announced size against the configured limit *before* reserving a byte,
+//! reserves at most [`RESERVE_AHEAD`] octets for a body that has not arrived, and hands bodies
+//! out without copying (`split_to(n).freeze()`).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -22,6 +23,8 @@ pub const FLAG_LONG: u8 = 0x02;
 /// Flag bit: this frame is a command.
 pub const FLAG_COMMAND: u8 = 0x04;
 const RESERVED: u8 = !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND);
+/// The most a frame header makes the decoder reserve ahead of the body octets that arrived.
+pub const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// One frame as it travels: a data frame (possibly with MORE) or a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,8 +196,12 @@ impl FrameDecoder {
                         limit: usize::MAX as u64,
                         actual: len,
                     })?;
+                    // Room for what is announced, but never more than `RESERVE_AHEAD` beyond what
+                    // has arrived: a header alone must not make us hold the body's size. The
+                    // buffer grows with the bytes that really arrive (the driver reserves as it
+                    // reads), so a 256 MiB frame costs 256 MiB only once 256 MiB were sent.
                     if src.len() < len {
-                        src.reserve(len - src.len());
+                        src.reserve((len - src.len()).min(RESERVE_AHEAD));
                     }
                     self.state = DecodeState::Body { flags, len };
                 }
@@ -365,6 +372,25 @@ mod tests {
             ..LIMITS
         };
         assert!(FrameDecoder::new().decode(&mut src, limits).is_err());
+    }
+
+    #[test]
+    fn an_announced_length_reserves_little_before_its_body_arrives() {
+        // A header announcing 256 MiB, within the limit: the decoder waits for the body but
+        // holds at most RESERVE_AHEAD for it (it used to reserve the whole announced size).
+        let limits = FrameLimits {
+            max_data: 256 << 20,
+            ..LIMITS
+        };
+        let mut src = BytesMut::from(&b"\x02\x00\x00\x00\x00\x10\x00\x00\x00"[..]);
+        let mut d = FrameDecoder::new();
+        assert_eq!(d.decode(&mut src, limits).unwrap(), None);
+        assert!(
+            src.capacity() <= RESERVE_AHEAD + 64,
+            "reserved {} octets for a body that has not arrived",
+            src.capacity()
+        );
+        assert_eq!(d.bytes_wanted(src.len()), 256 << 20);
     }
 
     #[test]

@@ -103,6 +103,11 @@ impl Metadata {
         self.properties.extend(other.properties.iter().cloned());
     }
 
+    /// Keeps only the properties for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Property) -> bool) {
+        self.properties.retain(|p| keep(p));
+    }
+
     /// Octets this list takes on the wire.
     pub fn encoded_len(&self) -> usize {
         self.properties
