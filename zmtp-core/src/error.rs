@@ -116,6 +116,10 @@ pub enum Limit {
     CommandSize,
     /// The number of metadata properties.
     MetadataProperties,
+    /// The number of topics one peer subscribes to.
+    Subscriptions,
+    /// The octets of all topics one peer subscribes to.
+    SubscriptionOctets,
 }
 
 impl fmt::Display for Limit {
@@ -126,6 +130,8 @@ impl fmt::Display for Limit {
             Limit::MessageParts => "message part count",
             Limit::CommandSize => "command",
             Limit::MetadataProperties => "metadata property count",
+            Limit::Subscriptions => "subscription count",
+            Limit::SubscriptionOctets => "subscription total",
         })
     }
 }

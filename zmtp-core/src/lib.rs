@@ -27,6 +27,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod limits;
 pub mod mechanism;
+pub mod pattern;
 pub mod session;
 pub mod socket_type;
 pub mod testing;

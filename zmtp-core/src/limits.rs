@@ -15,6 +15,11 @@ pub struct Limits {
     pub max_command_size: u64,
     /// Most properties in one metadata block. Default: 64.
     pub max_properties: usize,
+    /// Most distinct topics one peer may subscribe to on a PUB/XPUB socket (libzmq has no
+    /// bound). A SUBSCRIBE beyond it closes the connection. Default: 16,384.
+    pub max_subscriptions: usize,
+    /// Most octets, summed over its topics, one peer may subscribe to. Default: 4 MiB.
+    pub max_subscription_octets: u64,
 }
 
 impl Default for Limits {
@@ -25,6 +30,8 @@ impl Default for Limits {
             max_message_parts: 4096,
             max_command_size: 64 << 10,
             max_properties: 64,
+            max_subscriptions: 16 * 1024,
+            max_subscription_octets: 4 << 20,
         }
     }
 }

@@ -5,6 +5,18 @@
 //! so two peers writing large messages at each other never deadlock. Outgoing messages are only
 //! taken from the socket while the write backlog is small: the per-peer channel bound is the
 //! send high-water mark; the shared incoming channel bound is the receive high-water mark.
+//!
+//! What a peer can make this task hold is bounded:
+//! - the read buffer grows with the octets that arrived (starting at [`READ_START`]), never with
+//!   a length the peer announced;
+//! - bytes the session wants to write are taken from it only once the previous ones were
+//!   written, so replies the peer provokes (PONGs) stay in the session, where a newer PING
+//!   replaces the PONG still owed: a peer that sends PINGs and never reads costs one PONG, not
+//!   one per PING. Reads are not paused while writes are blocked, which would deadlock two peers
+//!   sending large messages to each other; nothing a read produces can pile up instead;
+//! - messages from peers of a socket that never receives (PUB, PUSH) are dropped on arrival;
+//! - an accepted connection holds a handshake slot (`admission.rs`) until its handshake ends,
+//!   and gives it up, closing, when a newer connection takes its place.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,8 +25,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use zmtp_core::{AuthResult, Error, Event, MonitorEvent, Session, ZapFailure};
+use zmtp_core::{AuthResult, Error, Event, MonitorEvent, Session, SocketType, ZapFailure};
 
+use crate::admission::Slot;
 use crate::peers::{Outgoing, PeerId};
 use crate::socket::{Incoming, Shared};
 
@@ -22,7 +35,9 @@ use crate::socket::{Incoming, Shared};
 const WRITE_BACKLOG: usize = 4 << 20;
 /// Messages taken from the socket per wake-up, to batch small writes.
 const SEND_BATCH: usize = 256;
-/// Read buffer growth step.
+/// Spare room first offered to a read: enough for a greeting and a handshake command.
+const READ_START: usize = 512;
+/// Most spare room offered to one read; the buffer grows beyond it only as frames arrive.
 const READ_CHUNK: usize = 64 << 10;
 /// How long a last-gasp flush (an ERROR command) may take.
 const LAST_GASP: Duration = Duration::from_secs(1);
@@ -47,13 +62,18 @@ pub(crate) async fn run<R, W>(
     mut wr: W,
     peer_address: String,
     endpoint: String,
+    mut slot: Option<Slot>,
 ) -> ConnectionEnd
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
     let mut session = Session::new(shared.session_config.clone(), peer_address, Instant::now());
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let evicted = slot.as_ref().map(|s| s.evicted.clone());
+    // Whether this socket hands received messages to the application at all.
+    let delivers = !matches!(shared.socket_type, SocketType::Pub | SocketType::Push);
+    let mut rbuf = BytesMut::new();
+    let mut read_room = READ_START;
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     let mut pending_len = 0usize;
     let mut registered: Option<Registered> = None;
@@ -67,6 +87,9 @@ where
             match ev {
                 Event::Ready(info) => {
                     handshake_done = true;
+                    if let Some(slot) = slot.take() {
+                        slot.release();
+                    }
                     shared
                         .monitor
                         .emit(MonitorEvent::HandshakeSucceeded, 0, &endpoint);
@@ -82,6 +105,11 @@ where
                     }
                 }
                 Event::Message(parts) => {
+                    // PUB and PUSH never receive: what their peers send is dropped here, or it
+                    // would sit in the incoming queue until the socket closed.
+                    if !delivers {
+                        continue;
+                    }
                     let Some(reg) = &registered else { continue };
                     let routing_id = reg.routing_id.clone();
                     let properties = session
@@ -106,12 +134,16 @@ where
                 }
                 Event::Subscribe(topic) => {
                     if let Some(reg) = &registered {
-                        shared.peer_subscription(reg.id, topic, true);
+                        if let Err(e) = shared.peer_subscription(reg.id, topic, true) {
+                            closing = Some(e);
+                            break;
+                        }
                     }
                 }
                 Event::Cancel(topic) => {
                     if let Some(reg) = &registered {
-                        shared.peer_subscription(reg.id, topic, false);
+                        // A cancel never fails: it can only free what the peer held.
+                        let _ = shared.peer_subscription(reg.id, topic, false);
                     }
                 }
                 Event::AuthRequest(req) => {
@@ -139,18 +171,28 @@ where
         if let Some(e) = closing {
             break e;
         }
-        while let Some(chunk) = session.poll_transmit() {
-            pending_len += chunk.len();
-            pending.push_back(chunk);
+        // Take the session's bytes once the previous ones are written: until then they wait
+        // in the session, where a PONG owed is replaced rather than repeated.
+        if pending.is_empty() {
+            while pending_len < WRITE_BACKLOG {
+                let Some(chunk) = session.poll_transmit() else {
+                    break;
+                };
+                pending_len += chunk.len();
+                pending.push_back(chunk);
+            }
         }
         if let Some(e) = session.error() {
             break e.clone();
         }
 
         let deadline = session.poll_timeout();
-        let can_take = registered.is_some() && pending_len < WRITE_BACKLOG;
-        if rbuf.capacity() - rbuf.len() < 4096 {
-            rbuf.reserve(READ_CHUNK);
+        let backlog = pending_len + session.pending_transmit();
+        let can_take = registered.is_some() && backlog < WRITE_BACKLOG;
+        // Offer a read as much spare room as the last one filled, doubled (up to READ_CHUNK):
+        // the buffer follows the traffic that really arrives.
+        if rbuf.capacity() - rbuf.len() < read_room {
+            rbuf.reserve(read_room);
         }
         tokio::select! {
             _ = shared.shutdown.cancelled() => {
@@ -166,8 +208,20 @@ where
             }
             r = rd.read_buf(&mut rbuf) => match r {
                 Ok(0) => break session.handle_eof(),
-                Ok(_) => { let _ = session.handle_input(&mut rbuf, Instant::now()); }
+                Ok(n) => {
+                    if n >= read_room {
+                        read_room = (read_room * 2).min(READ_CHUNK);
+                    }
+                    let _ = session.handle_input(&mut rbuf, Instant::now());
+                    if rbuf.is_empty() && rbuf.capacity() > READ_CHUNK {
+                        // A large frame was handed up: do not keep its room for the next one.
+                        rbuf = BytesMut::new();
+                    }
+                }
                 Err(e) => break Error::Io(e.to_string()),
+            },
+            _ = cancelled(&evicted), if !handshake_done && evicted.is_some() => {
+                break Error::Io("handshake slot taken by a newer connection".into());
             },
             r = write_front(&mut wr, &mut pending), if !pending.is_empty() => match r {
                 Ok(n) => pending_len -= n,
@@ -255,6 +309,13 @@ async fn write_front<W: AsyncWrite + Unpin>(
 async fn recv_outgoing(registered: &mut Option<Registered>) -> Option<Outgoing> {
     match registered {
         Some(reg) => reg.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn cancelled(token: &Option<tokio_util::sync::CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
         None => std::future::pending().await,
     }
 }

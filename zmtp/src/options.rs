@@ -54,6 +54,15 @@ pub struct SocketOptions {
     pub metadata: Metadata,
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped.
     pub router_mandatory: bool,
+    /// Most accepted connections still in the handshake, over all of this socket's listeners
+    /// (libzmq has no such bound). When a new connection would exceed it, the **oldest**
+    /// connection still in the handshake is closed to make room. Default: 1024.
+    pub max_handshakes: usize,
+    /// Most accepted connections still in the handshake from one source IP address. A
+    /// connection beyond it is closed at once (the **newest** is refused). Unix-domain
+    /// connections have no address and count only in [`max_handshakes`](Self::max_handshakes).
+    /// Default: 64.
+    pub max_handshakes_per_address: usize,
 }
 
 impl Default for SocketOptions {
@@ -74,6 +83,8 @@ impl Default for SocketOptions {
             zap_enforce_domain: true,
             metadata: Metadata::new(),
             router_mandatory: false,
+            max_handshakes: 1024,
+            max_handshakes_per_address: 64,
         }
     }
 }

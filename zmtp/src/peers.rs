@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc;
-use zmtp_core::PeerInfo;
+use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
+use zmtp_core::{Error, Limits, PeerInfo};
 
 /// What a socket asks a connection task to send.
 #[derive(Debug)]
@@ -21,16 +22,6 @@ pub(crate) struct PeerEntry {
     pub(crate) routing_id: Bytes,
     #[allow(dead_code)]
     pub(crate) info: PeerInfo,
-    /// Topics this peer subscribed to (a multiset: each SUBSCRIBE adds one, CANCEL removes one).
-    pub(crate) subscriptions: Vec<Bytes>,
-}
-
-impl PeerEntry {
-    /// Whether a message with this topic (first frame) goes to this peer: one of its
-    /// subscriptions prefixes the topic.
-    fn wants(&self, topic: &[u8]) -> bool {
-        self.subscriptions.iter().any(|s| topic.starts_with(s))
-    }
 }
 
 #[derive(Debug)]
@@ -41,11 +32,22 @@ pub(crate) struct Peers {
     rr: usize,
     by_routing_id: HashMap<Bytes, PeerId>,
     next_generated_id: u32,
+    /// What the peers of a PUB/XPUB subscribed to (a set per peer, as libzmq keeps it), bounded
+    /// per peer by `Limits::max_subscriptions` and `max_subscription_octets`.
+    subscriptions: SubscriptionIndex<PeerId>,
+    /// Scratch space for matching, reused so that publishing allocates nothing.
+    matched: Vec<PeerId>,
 }
 
-impl Default for Peers {
-    fn default() -> Self {
+impl Peers {
+    pub(crate) fn new(limits: &Limits) -> Self {
         Peers {
+            subscriptions: SubscriptionIndex::new(
+                SubscriptionMode::Set,
+                limits.max_subscriptions,
+                limits.max_subscription_octets,
+            ),
+            matched: Vec::new(),
             next_id: 1,
             entries: HashMap::new(),
             order: Vec::new(),
@@ -58,6 +60,19 @@ impl Default for Peers {
 }
 
 impl Peers {
+    /// A peer subscribed (`Ok(true)` when the topic is new for it) or went over its limits.
+    pub(crate) fn subscribe(&mut self, id: PeerId, topic: &[u8]) -> Result<bool, Error> {
+        if !self.entries.contains_key(&id) {
+            return Ok(false);
+        }
+        self.subscriptions.subscribe(id, topic)
+    }
+
+    /// A peer cancelled; true when it no longer subscribes to `topic`.
+    pub(crate) fn cancel(&mut self, id: PeerId, topic: &[u8]) -> bool {
+        self.subscriptions.cancel(id, topic)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -89,7 +104,6 @@ impl Peers {
                 tx,
                 routing_id: routing_id.clone(),
                 info,
-                subscriptions: Vec::new(),
             },
         );
         self.order.push(id);
@@ -100,6 +114,7 @@ impl Peers {
         if let Some(entry) = self.entries.remove(&id) {
             self.by_routing_id.remove(&entry.routing_id);
             self.order.retain(|&p| p != id);
+            self.subscriptions.remove(id);
         }
     }
 
@@ -124,27 +139,32 @@ impl Peers {
         self.entries.get(id).map(|e| e.tx.clone())
     }
 
-    pub(crate) fn entry_mut(&mut self, id: PeerId) -> Option<&mut PeerEntry> {
-        self.entries.get_mut(&id)
-    }
-
     pub(crate) fn sender(&self, id: PeerId) -> Option<mpsc::Sender<Outgoing>> {
         self.entries.get(&id).map(|e| e.tx.clone())
     }
 
-    /// Senders of the peers with a subscription that prefixes `topic`.
-    pub(crate) fn subscribers(&self, topic: &[u8]) -> Vec<mpsc::Sender<Outgoing>> {
-        self.order
+    /// Senders of the peers with a subscription that prefixes `topic`: a lookup per distinct
+    /// subscription length, never a scan of every subscription.
+    pub(crate) fn subscribers(&mut self, topic: &[u8]) -> Vec<mpsc::Sender<Outgoing>> {
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
+        self.subscriptions.matching(topic, &mut matched);
+        let senders = matched
             .iter()
-            .filter_map(|id| self.entries.get(id))
-            .filter(|e| e.wants(topic))
-            .map(|e| e.tx.clone())
-            .collect()
+            .filter_map(|id| self.entries.get(id).map(|e| e.tx.clone()))
+            .collect();
+        self.matched = matched;
+        senders
     }
 
     /// How many peers hold a subscription that prefixes `topic`.
-    pub(crate) fn subscribed_to(&self, topic: &[u8]) -> usize {
-        self.entries.values().filter(|e| e.wants(topic)).count()
+    pub(crate) fn subscribed_to(&mut self, topic: &[u8]) -> usize {
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
+        self.subscriptions.matching(topic, &mut matched);
+        let n = matched.len();
+        self.matched = matched;
+        n
     }
 
     pub(crate) fn all(&self) -> Vec<mpsc::Sender<Outgoing>> {

@@ -16,10 +16,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Mutex as AsyncMutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use zmtp_core::{
-    Error, Metadata, MonitorEvent, PeerInfo, ProtocolError, SessionConfig, SocketType,
-};
+use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
+use zmtp_core::{Error, Metadata, MonitorEvent, PeerInfo, SessionConfig, SocketType};
 
+use crate::admission::{Admission, Slot};
 use crate::connection::{self, ConnectionEnd};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
@@ -50,7 +50,9 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     /// Our own subscriptions (SUB/XSUB), replayed to every new peer.
-    pub(crate) subscriptions: Mutex<Vec<Bytes>>,
+    pub(crate) subscriptions: Mutex<SubscriptionIndex<()>>,
+    /// Accepted connections still in the handshake.
+    pub(crate) admission: Admission,
     /// Set by `close`: until when connections may keep flushing queued messages.
     pub(crate) linger_until: Mutex<Option<tokio::time::Instant>>,
 }
@@ -80,7 +82,7 @@ impl Shared {
             // New SUB/XSUB peers hear every current subscription first.
             if matches!(self.socket_type, SocketType::Sub | SocketType::Xsub) {
                 let subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
-                for topic in subs.iter() {
+                for topic in subs.topics() {
                     let _ = tx.try_send(Outgoing::Subscription {
                         topic: topic.clone(),
                         subscribe: true,
@@ -99,17 +101,21 @@ impl Shared {
         self.peers_changed.notify_waiters();
     }
 
-    /// A peer subscribed or cancelled (PUB/XPUB).
-    pub(crate) fn peer_subscription(&self, id: PeerId, topic: Bytes, subscribe: bool) {
+    /// A peer subscribed or cancelled (PUB/XPUB). A subscription beyond the peer's limits
+    /// (`Limits::max_subscriptions`, `max_subscription_octets`) is refused with the error that
+    /// ends its connection.
+    pub(crate) fn peer_subscription(
+        &self,
+        id: PeerId,
+        topic: Bytes,
+        subscribe: bool,
+    ) -> Result<(), Error> {
         {
             let mut peers = self.peers();
-            let Some(entry) = peers.entry_mut(id) else {
-                return;
-            };
             if subscribe {
-                entry.subscriptions.push(topic.clone());
-            } else if let Some(pos) = entry.subscriptions.iter().position(|t| *t == topic) {
-                entry.subscriptions.swap_remove(pos);
+                peers.subscribe(id, &topic)?;
+            } else {
+                peers.cancel(id, &topic);
             }
         }
         self.peers_changed.notify_waiters();
@@ -125,6 +131,7 @@ impl Shared {
                 properties: Arc::new(Metadata::new()),
             });
         }
+        Ok(())
     }
 }
 
@@ -185,18 +192,25 @@ impl Socket {
         };
         config.metadata = options.metadata.clone();
         let (tx, rx) = mpsc::channel(options.rcvhwm.max(1));
+        let peers = Peers::new(&options.limits);
         Socket {
             shared: Arc::new(Shared {
                 socket_type,
                 session_config: Arc::new(config),
                 options,
-                peers: Mutex::new(Peers::default()),
+                peers: Mutex::new(peers),
                 peers_changed: Notify::new(),
                 incoming: tx,
                 monitor: MonitorSink::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                subscriptions: Mutex::new(Vec::new()),
+                // The application's own subscriptions: counted, and bounded only by memory.
+                subscriptions: Mutex::new(SubscriptionIndex::new(
+                    SubscriptionMode::Counted,
+                    usize::MAX,
+                    u64::MAX,
+                )),
+                admission: Admission::default(),
                 linger_until: Mutex::new(None),
             }),
             incoming: AsyncMutex::new(rx),
@@ -224,6 +238,12 @@ impl Socket {
     /// Number of peers whose handshake completed and that are still connected.
     pub fn peer_count(&self) -> usize {
         self.shared.peers().len()
+    }
+
+    /// Accepted connections whose handshake is still in progress (bounded by
+    /// [`SocketOptions::max_handshakes`]).
+    pub fn handshakes_in_progress(&self) -> usize {
+        self.shared.admission.in_handshake()
     }
 
     /// Waits until at least `n` peers are connected, or `timeout` passes.
@@ -316,15 +336,25 @@ impl Socket {
                 };
                 match accepted {
                     Ok((stream, peer)) => {
+                        let Some(slot) = admit(&shared2, Some(peer.ip()), &bound2) else {
+                            drop(stream);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
                         shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
                         let (rd, wr) = stream.into_split();
                         let s = shared2.clone();
                         let ep = bound2.clone();
                         shared2.tasks.spawn(async move {
-                            let end =
-                                connection::run(s.clone(), rd, wr, peer.to_string(), ep.clone())
-                                    .await;
+                            let end = connection::run(
+                                s.clone(),
+                                rd,
+                                wr,
+                                peer.to_string(),
+                                ep.clone(),
+                                Some(slot),
+                            )
+                            .await;
                             report_end(&s, &end, &ep);
                         });
                     }
@@ -360,13 +390,23 @@ impl Socket {
                     a = listener.accept() => a,
                 };
                 if let Ok((stream, _)) = accepted {
+                    let Some(slot) = admit(&shared2, None, &bound) else {
+                        continue;
+                    };
                     shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound);
                     let (rd, wr) = stream.into_split();
                     let s = shared2.clone();
                     let ep = bound.clone();
                     shared2.tasks.spawn(async move {
-                        let end =
-                            connection::run(s.clone(), rd, wr, String::new(), ep.clone()).await;
+                        let end = connection::run(
+                            s.clone(),
+                            rd,
+                            wr,
+                            String::new(),
+                            ep.clone(),
+                            Some(slot),
+                        )
+                        .await;
                         report_end(&s, &end, &ep);
                     });
                 }
@@ -593,7 +633,7 @@ impl Socket {
                         .subscriptions
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
-                    if !subs.iter().any(|s| parts[0].starts_with(s)) {
+                    if !subs.wants((), &parts[0]) {
                         continue;
                     }
                 }
@@ -636,11 +676,12 @@ impl Socket {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             if subscribe {
-                subs.push(topic.clone());
-            } else if let Some(pos) = subs.iter().position(|t| *t == topic) {
-                subs.swap_remove(pos);
-            } else {
+                // Our own index has no limits: it cannot refuse.
+                let _ = subs.subscribe((), &topic);
+            } else if !subs.contains(&topic) {
                 return;
+            } else {
+                subs.cancel((), &topic);
             }
         }
         for tx in shared.peers().all() {
@@ -690,7 +731,8 @@ async fn connect_once(
                     .unwrap_or_default();
                 shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                 let (rd, wr) = stream.into_split();
-                let end = connection::run(shared.clone(), rd, wr, peer, ep.to_owned()).await;
+                let end =
+                    connection::run(shared.clone(), rd, wr, peer, ep.to_owned(), None).await;
                 report_end(shared, &end, ep);
                 Some(end)
             }
@@ -709,7 +751,8 @@ async fn connect_once(
                 shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                 let (rd, wr) = stream.into_split();
                 let end =
-                    connection::run(shared.clone(), rd, wr, String::new(), ep.to_owned()).await;
+                    connection::run(shared.clone(), rd, wr, String::new(), ep.to_owned(), None)
+                        .await;
                 report_end(shared, &end, ep);
                 Some(end)
             }
@@ -723,15 +766,32 @@ async fn connect_once(
     }
 }
 
-/// Whether a client should reconnect after this failure: not after the peer refused us or broke
-/// the protocol (the same credentials would fail again).
+/// Whether a client should reconnect after this failure.
+///
+/// Not after the peer refused us (an ERROR command: libzmq servers send one for a ZAP denial)
+/// or our own authenticator refused the peer: the same credentials would be refused again. Every
+/// other failure (transport errors, timeouts, a protocol or MAC failure, a limit) may be the
+/// work of one injected packet or a peer restarting, which a new connection cures, so it is
+/// retried with the usual backoff. Refusing to retry after those, as this did before, let one
+/// forged frame cut a client off for good.
 fn should_retry(error: &Error) -> bool {
-    !matches!(
-        error,
-        Error::PeerRefused { .. }
-            | Error::AuthFailed { .. }
-            | Error::Protocol(ProtocolError::MechanismMismatch { .. })
-    ) && !matches!(error, Error::Protocol(_))
+    !matches!(error, Error::PeerRefused { .. } | Error::AuthFailed { .. })
+}
+
+/// Takes a handshake slot for a connection accepted from `address`, or refuses it.
+fn admit(shared: &Shared, address: Option<std::net::IpAddr>, endpoint: &str) -> Option<Slot> {
+    let options = &shared.options;
+    match shared.admission.admit(
+        address,
+        options.max_handshakes,
+        options.max_handshakes_per_address,
+    ) {
+        Ok(slot) => Some(slot),
+        Err(refusal) => {
+            tracing::debug!(endpoint, ?address, ?refusal, "connection refused: handshake limit");
+            None
+        }
+    }
 }
 
 fn report_end(shared: &Shared, end: &ConnectionEnd, endpoint: &str) {
