@@ -1,0 +1,356 @@
+//! Helpers shared by the threat-model tests (`threats_*.rs`): fixed long-term keys, a link that
+//! moves bytes between the two ends of a `zmtp_core::testing::Pair` while recording (and, when
+//! asked, altering) every octet, and a splitter that cuts a recorded ZMTP stream into frames.
+
+#![allow(dead_code)] // each threat file uses its own subset
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use zmtp_core::testing::{End, Pair};
+use zmtp_core::{Error, Event, Session, SessionConfig, SocketType};
+use zmtp_mechanisms::{
+    CurveClientConfig, CurveKeyPair, CurvePublicKey, CurveSecretKey, CurveServerConfig,
+};
+
+/// Octets of a ZMTP 3.x greeting.
+pub const GREETING_LEN: usize = 64;
+
+/// A long-term key pair from a fixed seed, so failures reproduce (`seed` must not be 0).
+pub fn keypair(seed: u8) -> CurveKeyPair {
+    assert_ne!(seed, 0);
+    let mut bytes = [seed; 32];
+    // Make the 32 octets differ from each other, so no key is a run of one octet value.
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = b.wrapping_add((i as u8).wrapping_mul(37));
+    }
+    CurveKeyPair::from_secret(CurveSecretKey::from_bytes(bytes).unwrap())
+}
+
+/// The server key pair most tests use.
+pub fn server_keys() -> CurveKeyPair {
+    keypair(0x51)
+}
+
+/// The client key pair most tests use.
+pub fn client_keys() -> CurveKeyPair {
+    keypair(0xC1)
+}
+
+/// CURVE session configurations: a client pinned to `server.public`, and the server.
+pub fn curve_configs(
+    client: &CurveKeyPair,
+    server: &CurveKeyPair,
+    types: (SocketType, SocketType),
+) -> (SessionConfig, SessionConfig) {
+    let c = CurveClientConfig::new(client.secret.clone(), server.public);
+    let s = CurveServerConfig::new(server.secret.clone());
+    (
+        SessionConfig::new(types.0, Arc::new(c)),
+        SessionConfig::new(types.1, Arc::new(s)),
+    )
+}
+
+/// A fresh CURVE pair with the default keys.
+pub fn curve_pair(types: (SocketType, SocketType)) -> Pair {
+    let (c, s) = curve_configs(&client_keys(), &server_keys(), types);
+    Pair::new(c, s)
+}
+
+/// Which way octets travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// From the connecting side to the accepting side.
+    ClientToServer,
+    /// From the accepting side to the connecting side.
+    ServerToClient,
+}
+
+/// Every octet each side wrote, in order (before any tampering).
+#[derive(Clone, Debug, Default)]
+pub struct Capture {
+    /// What the client wrote.
+    pub c2s: Vec<u8>,
+    /// What the server wrote.
+    pub s2c: Vec<u8>,
+}
+
+impl Capture {
+    /// One direction's stream.
+    pub fn stream(&self, dir: Dir) -> &[u8] {
+        match dir {
+            Dir::ClientToServer => &self.c2s,
+            Dir::ServerToClient => &self.s2c,
+        }
+    }
+
+    /// Total octets both ways.
+    pub fn total(&self) -> usize {
+        self.c2s.len() + self.s2c.len()
+    }
+}
+
+/// One octet to alter on the way: `stream[offset] ^= mask` in direction `dir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flip {
+    /// The direction.
+    pub dir: Dir,
+    /// Offset in that direction's stream (the greeting is octets 0-63).
+    pub offset: usize,
+    /// The bits to flip (non-zero).
+    pub mask: u8,
+}
+
+/// A pair whose every octet is recorded on its way, and optionally altered.
+pub struct Link {
+    /// The two sessions.
+    pub pair: Pair,
+    /// What each side wrote.
+    pub capture: Capture,
+    /// What each side received, after any alteration.
+    pub delivered: Capture,
+    /// The alteration to make, if any.
+    pub flip: Option<Flip>,
+    /// Whether the flip has been made.
+    pub flipped: bool,
+}
+
+impl Link {
+    /// A link over `pair`, with no alteration.
+    pub fn new(pair: Pair) -> Link {
+        Link {
+            pair,
+            capture: Capture::default(),
+            delivered: Capture::default(),
+            flip: None,
+            flipped: false,
+        }
+    }
+
+    /// A link that alters one octet.
+    pub fn with_flip(pair: Pair, flip: Flip) -> Link {
+        Link {
+            flip: Some(flip),
+            ..Link::new(pair)
+        }
+    }
+
+    /// Moves octets both ways until both sides are quiet. Returns octets moved.
+    pub fn step(&mut self) -> usize {
+        let mut moved = 0;
+        for _ in 0..10_000 {
+            let c = take_output(&mut self.pair.client.session);
+            let s = take_output(&mut self.pair.server.session);
+            if c.is_empty() && s.is_empty() {
+                break;
+            }
+            moved += c.len() + s.len();
+            let c = self.record(Dir::ClientToServer, c);
+            let s = self.record(Dir::ServerToClient, s);
+            let now = self.pair.now;
+            deliver(&mut self.pair.server, &c, now);
+            deliver(&mut self.pair.client, &s, now);
+        }
+        moved
+    }
+
+    fn record(&mut self, dir: Dir, mut bytes: Vec<u8>) -> Vec<u8> {
+        let (sent, got) = match dir {
+            Dir::ClientToServer => (&mut self.capture.c2s, &mut self.delivered.c2s),
+            Dir::ServerToClient => (&mut self.capture.s2c, &mut self.delivered.s2c),
+        };
+        let start = sent.len();
+        sent.extend_from_slice(&bytes);
+        if let Some(f) = self.flip {
+            if f.dir == dir && (start..start + bytes.len()).contains(&f.offset) {
+                bytes[f.offset - start] ^= f.mask;
+                self.flipped = true;
+            }
+        }
+        got.extend_from_slice(&bytes);
+        bytes
+    }
+
+    /// Runs the handshake; true when both sides are ready.
+    pub fn handshake(&mut self) -> bool {
+        self.step();
+        self.pair.client.session.is_ready() && self.pair.server.session.is_ready()
+    }
+
+    /// Advances the virtual clock, fires due timers on both sides, then moves octets.
+    pub fn advance(&mut self, by: Duration) {
+        self.pair.now += by;
+        let now = self.pair.now;
+        for end in [&mut self.pair.client, &mut self.pair.server] {
+            if end.error.is_none() {
+                if let Err(e) = end.session.handle_timeout(now) {
+                    end.error = Some(e);
+                }
+            }
+        }
+        self.step();
+    }
+}
+
+/// Everything `session` has queued for the peer.
+pub fn take_output(session: &mut Session) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(chunk) = session.poll_transmit() {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+/// Feeds `bytes` to one end of a pair as the peer's, then drains its events (answering auth
+/// requests with its authenticator). An end that has failed takes nothing more.
+pub fn deliver(end: &mut End, bytes: &[u8], now: Instant) {
+    if end.error.is_some() || bytes.is_empty() {
+        return;
+    }
+    end.inbox.extend_from_slice(bytes);
+    if let Err(e) = end.session.handle_input(&mut end.inbox, now) {
+        end.error = Some(e);
+    }
+    drain(end, now);
+}
+
+/// Moves one end's events into `end.events`, answering auth requests.
+pub fn drain(end: &mut End, now: Instant) {
+    while let Some(ev) = end.session.poll_event() {
+        if let Event::AuthRequest(req) = &ev {
+            end.auth_requests.push(req.clone());
+            if let Some(auth) = end.authenticator.as_mut() {
+                let reply = auth(req);
+                if let Err(e) = end.session.handle_auth_reply(reply, now) {
+                    end.error.get_or_insert(e);
+                }
+            }
+        }
+        end.events.push(ev);
+    }
+}
+
+/// What the application saw: messages and subscriptions, comparable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// A whole message.
+    Message(Vec<Bytes>),
+    /// A subscription.
+    Subscribe(Bytes),
+    /// A cancellation.
+    Cancel(Bytes),
+}
+
+/// The application-visible events of one end, in order.
+pub fn seen(events: &[Event]) -> Vec<Seen> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(Seen::Message(m.clone())),
+            Event::Subscribe(t) => Some(Seen::Subscribe(t.clone())),
+            Event::Cancel(t) => Some(Seen::Cancel(t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One frame of a recorded stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireFrame {
+    /// Offset of the flags octet in the stream.
+    pub offset: usize,
+    /// Flags octet plus size field: 2 or 9.
+    pub header_len: usize,
+    /// The flags octet.
+    pub flags: u8,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl WireFrame {
+    /// Whether the COMMAND flag is set.
+    pub fn is_command(&self) -> bool {
+        self.flags & 0x04 != 0
+    }
+
+    /// The command name (or, for a CURVE traffic frame, "MESSAGE"), if the body starts with a
+    /// length-prefixed name.
+    pub fn name(&self) -> Option<String> {
+        let len = usize::from(*self.body.first()?);
+        let name = self.body.get(1..1 + len)?;
+        Some(String::from_utf8_lossy(name).into_owned())
+    }
+
+    /// The octet range of the whole frame in the stream.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.header_len + self.body.len()
+    }
+
+    /// The octet range of the body in the stream.
+    pub fn body_range(&self) -> std::ops::Range<usize> {
+        self.offset + self.header_len..self.offset + self.header_len + self.body.len()
+    }
+}
+
+/// Cuts a recorded stream (greeting first) into its frames. Panics on a truncated stream: a
+/// recording from honest sessions is always whole.
+pub fn split_stream(stream: &[u8]) -> Vec<WireFrame> {
+    assert!(stream.len() >= GREETING_LEN, "no greeting");
+    let mut at = GREETING_LEN;
+    let mut frames = Vec::new();
+    while at < stream.len() {
+        let flags = stream[at];
+        let (header_len, len) = if flags & 0x02 != 0 {
+            let mut size = [0u8; 8];
+            size.copy_from_slice(&stream[at + 1..at + 9]);
+            (9, u64::from_be_bytes(size) as usize)
+        } else {
+            (2, usize::from(stream[at + 1]))
+        };
+        let body = stream[at + header_len..at + header_len + len].to_vec();
+        frames.push(WireFrame {
+            offset: at,
+            header_len,
+            flags,
+            body,
+        });
+        at += header_len + len;
+    }
+    frames
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first `n`-octet window of `needle` found in `haystack`, as (window start, offset).
+pub fn any_window(haystack: &[u8], needle: &[u8], n: usize) -> Option<(usize, usize)> {
+    assert!(needle.len() >= n);
+    (0..=needle.len() - n).find_map(|i| {
+        let w = &needle[i..i + n];
+        haystack.windows(n).position(|h| h == w).map(|at| (i, at))
+    })
+}
+
+/// A session at virtual time `now` (the peer address is only used for ZAP and Peer-Address).
+pub fn session(config: &Arc<SessionConfig>, now: Instant) -> Session {
+    Session::new(Arc::clone(config), "127.0.0.1:40000", now)
+}
+
+/// Feeds `bytes` to `session`, returning the events it produced and its error, if any.
+pub fn feed(session: &mut Session, bytes: &[u8], now: Instant) -> (Vec<Event>, Option<Error>) {
+    let mut inbox = BytesMut::from(bytes);
+    let r = session.handle_input(&mut inbox, now);
+    let mut events = Vec::new();
+    while let Some(ev) = session.poll_event() {
+        events.push(ev);
+    }
+    (events, r.err())
+}
+
+/// A CURVE public key from its raw octets (for keys seen on the wire).
+pub fn public_from(bytes: &[u8]) -> CurvePublicKey {
+    CurvePublicKey::from_bytes(bytes.try_into().unwrap()).unwrap()
+}
