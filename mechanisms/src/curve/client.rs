@@ -24,7 +24,7 @@ use zmtp_core::{
 use super::codec::CurveCodec;
 use super::crypto::{CurveCrypto, LongNonce, PrecomputedBox, SystemCrypto, Tag};
 use super::crypto_testing::{CurveTestEphemerals, FixedCrypto};
-use super::keys::{CurvePublicKey, CurveSecretKey};
+use super::keys::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 use super::nonce::{self, ReceiveWindow, SendCounter};
 use super::{HELLO_LEN, INITIATE_MIN_LEN, READY_MIN_LEN, WELCOME_LEN};
 use crate::step::{nothing_expected, require};
@@ -74,7 +74,7 @@ impl CurveClientConfig {
         CurveClientConfig::with_crypto(secret, server, Arc::new(super::crypto_fuzzing::NullCrypto))
     }
 
-    fn with_crypto(
+    pub(crate) fn with_crypto(
         secret: CurveSecretKey,
         server: CurvePublicKey,
         crypto: Arc<dyn CurveCrypto>,
@@ -177,8 +177,10 @@ impl ExpectWelcome {
     /// Makes c', agrees C'/S and builds HELLO:
     /// `%d5 "HELLO" %x01 %x00 72%x00 C' nonce(8) Box[64 × %x00](C'->S)`.
     fn start(keys: &ClientKeys) -> Result<(Bytes, ExpectWelcome), Error> {
-        let transient = keys.crypto.transient_secret()?;
-        let transient_public = transient.public_key();
+        let CurveKeyPair {
+            public: transient_public,
+            secret: transient,
+        } = keys.crypto.transient_key_pair()?;
         // A weak server key is refused here, before anything is sent.
         let hello_key = keys.crypto.agree(&keys.server, &transient)?;
         let mut sent = SendCounter::new();

@@ -2,11 +2,16 @@
 //! MESSAGE codec call only these; this file and `keys.rs` are the only places that name a crypto
 //! crate.
 //!
-//! - [`CurveCrypto`] is the per-socket provider: fresh transient keys, long nonces, cookie keys,
-//!   and the X25519 agreement that yields a [`PrecomputedBox`].
+//! - [`CurveCrypto`] is the per-socket provider: fresh transient key pairs, long nonces, cookie
+//!   keys, and the X25519 agreement that yields a [`PrecomputedBox`].
 //! - [`PrecomputedBox`] seals and opens NaCl boxes with a key agreed once (libsodium's
 //!   `crypto_box_beforenm`/`_afternm`), or with a cookie key (`crypto_secretbox`): the same
 //!   XSalsa20-Poly1305 construction either way.
+//!
+//! **X25519 budget.** Each of [`CurveCrypto::transient_key_pair`] and [`CurveCrypto::agree`] costs
+//! [`SystemCrypto`] exactly one X25519 scalar multiplication (a base-point one for the pair), and
+//! nothing else in a handshake does one: a handshake costs each side four (see
+//! `x25519_count.rs`). The all-zero check and the box key come from the same shared secret.
 //!
 //! Three providers exist: [`SystemCrypto`] (the only one production constructors use), the
 //! fixed-ephemeral provider reached only through `*_for_testing_only` constructors, and a
@@ -14,17 +19,17 @@
 
 use std::fmt;
 
-use crypto_box::aead::generic_array::GenericArray;
-use crypto_box::aead::{AeadInPlace, KeyInit};
-use crypto_box::SalsaBox;
-use crypto_secretbox::XSalsa20Poly1305;
+use crypto_secretbox::aead::consts::{U16, U24};
+use crypto_secretbox::aead::generic_array::GenericArray;
+use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+use crypto_secretbox::{Kdf, XSalsa20Poly1305};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::{OsRng, RngCore};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 use zmtp_core::{Error, ProtocolError};
 
-use super::keys::{CurvePublicKey, CurveSecretKey};
+use super::keys::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 
 /// A Poly1305 tag: the first 16 octets of every NaCl box on the wire.
 pub(crate) type Tag = [u8; 16];
@@ -42,14 +47,15 @@ pub(crate) enum LongNonce {
 
 /// Randomness and key agreement for one socket's CURVE connections.
 pub(crate) trait CurveCrypto: Send + Sync + fmt::Debug {
-    /// A fresh transient secret key (c' or s').
-    fn transient_secret(&self) -> Result<CurveSecretKey, Error>;
+    /// A fresh transient key pair (c' and C', or s' and S'): one base-point X25519.
+    fn transient_key_pair(&self) -> Result<CurveKeyPair, Error>;
     /// 16 unpredictable octets for a long nonce.
     fn long_nonce(&self, purpose: LongNonce) -> Result<[u8; 16], Error>;
     /// A box under a fresh cookie key.
     fn cookie_box(&self) -> Result<Box<dyn PrecomputedBox>, Error>;
-    /// X25519 between `peer` and `ours`, ready to seal and open. An all-zero shared secret (the
-    /// peer sent a small-order point) is `Cryptographic`, as libsodium refuses it.
+    /// X25519 between `peer` and `ours` (one scalar multiplication), ready to seal and open. An
+    /// all-zero shared secret (the peer sent a small-order point) is `Cryptographic`, as
+    /// libsodium refuses it.
     fn agree(
         &self,
         peer: &CurvePublicKey,
@@ -57,7 +63,9 @@ pub(crate) trait CurveCrypto: Send + Sync + fmt::Debug {
     ) -> Result<Box<dyn PrecomputedBox>, Error>;
 }
 
-/// An XSalsa20-Poly1305 key in use: detached seal and open in place.
+/// An XSalsa20-Poly1305 key in use: detached seal and open in place. An implementation holds key
+/// material and must wipe it when dropped ([`SystemCrypto`]'s boxes are crypto_secretbox's
+/// `SecretBox`, whose `Drop` zeroizes its key).
 pub(crate) trait PrecomputedBox: Send + Sync + fmt::Debug {
     /// Encrypts `buf` in place and returns its tag.
     fn seal(&self, nonce: &[u8; 24], buf: &mut [u8]) -> Result<Tag, Error>;
@@ -77,15 +85,37 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {
         .map_err(|_| Error::Io("the system random number generator failed".into()))
 }
 
-/// Whether X25519(`ours`, `peer`) is all zeros, computed with RFC 7748's clamped scalar exactly as
-/// libsodium does (it refuses such a shared secret; RustCrypto's box does not check).
-fn shared_secret_is_zero(peer: &CurvePublicKey, ours: &CurveSecretKey) -> bool {
-    let mut shared = MontgomeryPoint(*peer.as_bytes())
-        .mul_clamped(*ours.expose())
-        .to_bytes();
-    let zero = shared.ct_eq(&[0u8; 32]);
-    shared.zeroize();
-    zero.into()
+#[cfg(test)]
+thread_local! {
+    /// X25519 multiplications done on this thread (tests count them per handshake).
+    static X25519_DONE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many X25519 multiplications this thread has done so far (tests only).
+#[cfg(test)]
+pub(crate) fn x25519_done() -> usize {
+    X25519_DONE.with(|n| n.get())
+}
+
+fn count_x25519() {
+    #[cfg(test)]
+    X25519_DONE.with(|n| n.set(n.get() + 1));
+}
+
+/// X25519(`ours`, `peer`) with RFC 7748's clamped (unreduced) scalar, exactly as libsodium's
+/// `crypto_scalarmult` computes it. The result is wiped on drop.
+fn x25519(peer: &CurvePublicKey, ours: &CurveSecretKey) -> Zeroizing<MontgomeryPoint> {
+    count_x25519();
+    // Unavoidable copy: `mul_clamped` takes the secret by value and builds a `Scalar` from it
+    // inside curve25519-dalek, which does not wipe it (its API offers no by-reference form).
+    Zeroizing::new(MontgomeryPoint(*peer.as_bytes()).mul_clamped(*ours.expose()))
+}
+
+/// X25519(`secret`, 9): the public key of `secret`.
+pub(crate) fn x25519_base(secret: &[u8; 32]) -> [u8; 32] {
+    count_x25519();
+    // Unavoidable copy, as in `x25519`: curve25519-dalek takes the secret by value.
+    MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
 }
 
 /// Any RustCrypto NaCl-compatible AEAD (SalsaBox, XSalsa20Poly1305) as a [`PrecomputedBox`].
@@ -99,11 +129,7 @@ impl<A> fmt::Debug for AeadBox<A> {
 
 impl<A> PrecomputedBox for AeadBox<A>
 where
-    A: AeadInPlace<
-            NonceSize = crypto_box::aead::consts::U24,
-            TagSize = crypto_box::aead::consts::U16,
-        > + Send
-        + Sync,
+    A: AeadInPlace<NonceSize = U24, TagSize = U16> + Send + Sync,
 {
     fn seal(&self, nonce: &[u8; 24], buf: &mut [u8]) -> Result<Tag, Error> {
         let tag = self
@@ -133,18 +159,25 @@ pub(crate) fn cookie_box_from_key(key: &[u8; 32]) -> Box<dyn PrecomputedBox> {
     ))))
 }
 
-/// Agrees a box key the way libsodium's `crypto_box_beforenm` does, refusing a zero secret.
+/// Agrees a box key the way libsodium's `crypto_box_beforenm` does: one X25519, refused when the
+/// shared secret is all zeros (RustCrypto's `crypto_box` does not check; libsodium does), then
+/// HSalsa20 of it with a zero nonce as the XSalsa20-Poly1305 key.
 pub(crate) fn agree_box(
     peer: &CurvePublicKey,
     ours: &CurveSecretKey,
 ) -> Result<Box<dyn PrecomputedBox>, Error> {
-    if shared_secret_is_zero(peer, ours) {
+    let shared = x25519(peer, ours);
+    if bool::from(shared.0.ct_eq(&[0u8; 32])) {
         return Err(cryptographic());
     }
-    let peer = crypto_box::PublicKey::from(*peer.as_bytes());
-    let ours = crypto_box::SecretKey::from(*ours.expose());
-    // X25519 and HSalsa20 once per connection; every box after this is symmetric.
-    Ok(Box::new(AeadBox(SalsaBox::new(&peer, &ours))))
+    // HSalsa20 returns its key by value; it goes straight into wiped memory (the cipher state
+    // inside the salsa20 crate is its own).
+    let key = Zeroizing::new(<XSalsa20Poly1305 as Kdf>::kdf(
+        GenericArray::from_slice(&shared.0),
+        &GenericArray::default(),
+    ));
+    // Every box after this is symmetric; the box keeps its own copy of the key and wipes it.
+    Ok(Box::new(AeadBox(XSalsa20Poly1305::new(&key))))
 }
 
 /// The operating system's randomness and RustCrypto's XSalsa20-Poly1305.
@@ -152,10 +185,12 @@ pub(crate) fn agree_box(
 pub(crate) struct SystemCrypto;
 
 impl CurveCrypto for SystemCrypto {
-    fn transient_secret(&self) -> Result<CurveSecretKey, Error> {
+    fn transient_key_pair(&self) -> Result<CurveKeyPair, Error> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         fill_random(&mut bytes[..])?;
-        Ok(CurveSecretKey::from_generated(bytes))
+        Ok(CurveKeyPair::from_secret(CurveSecretKey::from_generated(
+            bytes,
+        )))
     }
 
     fn long_nonce(&self, _purpose: LongNonce) -> Result<[u8; 16], Error> {

@@ -5,7 +5,7 @@
 use zmtp_core::Error;
 
 use super::crypto::{CurveCrypto, LongNonce, PrecomputedBox, Tag};
-use super::keys::{CurvePublicKey, CurveSecretKey};
+use super::keys::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 
 /// Plaintext in, plaintext out; tags are zero and never checked.
 #[derive(Debug)]
@@ -26,9 +26,9 @@ impl PrecomputedBox for NullBox {
 pub(crate) struct NullCrypto;
 
 impl CurveCrypto for NullCrypto {
-    fn transient_secret(&self) -> Result<CurveSecretKey, Error> {
-        Ok(CurveSecretKey::from_generated(zeroize::Zeroizing::new(
-            [0x11; 32],
+    fn transient_key_pair(&self) -> Result<CurveKeyPair, Error> {
+        Ok(CurveKeyPair::from_secret(CurveSecretKey::from_generated(
+            zeroize::Zeroizing::new([0x11; 32]),
         )))
     }
 

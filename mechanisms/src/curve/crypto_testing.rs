@@ -8,7 +8,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use zmtp_core::Error;
 
 use super::crypto::{agree_box, cookie_box_from_key, CurveCrypto, LongNonce, PrecomputedBox};
-use super::keys::{CurvePublicKey, CurveSecretKey};
+use super::keys::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 
 /// The values a real provider would draw at random, pinned for tests. **Never use outside
 /// tests**: every connection made with them shares its transient key and nonces.
@@ -45,9 +45,11 @@ impl fmt::Debug for FixedCrypto {
 }
 
 impl CurveCrypto for FixedCrypto {
-    fn transient_secret(&self) -> Result<CurveSecretKey, Error> {
-        Ok(CurveSecretKey::from_generated(Zeroizing::new(
-            self.0.transient_secret,
+    fn transient_key_pair(&self) -> Result<CurveKeyPair, Error> {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&self.0.transient_secret);
+        Ok(CurveKeyPair::from_secret(CurveSecretKey::from_generated(
+            secret,
         )))
     }
 

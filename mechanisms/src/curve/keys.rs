@@ -3,7 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use curve25519_dalek::montgomery::MontgomeryPoint;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -141,7 +140,7 @@ impl CurveSecretKey {
 
     /// The public key: X25519(secret, 9), with the secret clamped as RFC 7748 says.
     pub fn public_key(&self) -> CurvePublicKey {
-        CurvePublicKey(MontgomeryPoint::mul_base_clamped(*self.0).to_bytes())
+        CurvePublicKey(super::crypto::x25519_base(&self.0))
     }
 
     /// The secret octets. Handle with care.

@@ -34,6 +34,8 @@ mod crypto_testing;
 mod keys;
 mod nonce;
 mod server;
+#[cfg(test)]
+mod x25519_count;
 
 pub use client::CurveClientConfig;
 pub use crypto_testing::CurveTestEphemerals;

@@ -98,7 +98,7 @@ impl CurveServerConfig {
         )
     }
 
-    fn with_crypto(
+    pub(crate) fn with_crypto(
         secret: CurveSecretKey,
         crypto: Arc<dyn CurveCrypto>,
         rotation: Duration,
@@ -268,11 +268,11 @@ impl ExpectHello {
         }
         received.commit(n);
 
-        let transient = keys.crypto.transient_secret()?;
+        let transient = keys.crypto.transient_key_pair()?;
         let cookie_nonce = keys.crypto.long_nonce(LongNonce::Cookie)?;
         let mut cookie = Zeroizing::new([0u8; 64]);
         cookie[..32].copy_from_slice(client_transient.as_bytes());
-        cookie[32..].copy_from_slice(transient.expose());
+        cookie[32..].copy_from_slice(transient.secret.expose());
         let cookie_tag = keys.cookies.seal(
             now,
             &nonce::long(nonce::COOKIE, &cookie_nonce),
@@ -281,7 +281,7 @@ impl ExpectHello {
 
         let welcome_nonce = keys.crypto.long_nonce(LongNonce::Welcome)?;
         let mut welcome = Zeroizing::new([0u8; 128]);
-        welcome[..32].copy_from_slice(transient.public_key().as_bytes());
+        welcome[..32].copy_from_slice(transient.public.as_bytes());
         welcome[32..48].copy_from_slice(&cookie_nonce);
         welcome[48..64].copy_from_slice(&cookie_tag);
         welcome[64..].copy_from_slice(&cookie[..]);
