@@ -1,9 +1,11 @@
 //! Security flags, named after libzmq's options. NULL is the default.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+use zeroize::Zeroizing;
 use zmtp::mechanisms::{
     CurveClientConfig, CurveKeyPair, CurvePublicKey, CurveSecretKey, CurveServerConfig,
     PlainClientConfig, PlainServerConfig,
@@ -61,8 +63,8 @@ pub struct SecurityArgs {
     pub plain_username: Option<String>,
     /// PLAIN client password. Without it, --plain-username reads the environment variable
     /// ZMTP_PLAIN_PASSWORD, which keeps the password out of the process list.
-    #[arg(long, value_name = "P", help_heading = "Security")]
-    pub plain_password: Option<String>,
+    #[arg(long, value_name = "P", value_parser = parse_secret_text, help_heading = "Security")]
+    pub plain_password: Option<SecretText>,
     /// ZMQ_ZAP_DOMAIN: the domain the authentication handler is asked in.
     #[arg(long, value_name = "DOMAIN", help_heading = "Authentication")]
     pub zap_domain: Option<String>,
@@ -88,6 +90,34 @@ pub struct SecurityArgs {
     pub zap_endpoint: Option<String>,
 }
 
+/// A secret given as text (a password): wiped from memory when dropped, never printed by
+/// `Debug`.
+///
+/// The command line it came from stays in the process's argument block and in clap's own parse
+/// of it, and a value from the environment stays in the environment block: copies outside this
+/// program's reach (removing a variable is not safe in a threaded program), which is why the
+/// environment is the better place for a secret than a flag.
+#[derive(Clone)]
+pub struct SecretText(Zeroizing<String>);
+
+impl SecretText {
+    /// The text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretText(<redacted>)")
+    }
+}
+
+/// A secret flag's value, copied once into wiped memory.
+fn parse_secret_text(s: &str) -> Result<SecretText, String> {
+    Ok(SecretText(Zeroizing::new(s.to_owned())))
+}
+
 /// Where --curve-server without --curve-secretkey or --curve-cert finds its secret key. Clients
 /// never read it, so a server's key set in a shell does not become a client's identity.
 pub const SECRET_KEY_ENV: &str = "ZMTP_CURVE_SECRETKEY";
@@ -95,13 +125,15 @@ pub const SECRET_KEY_ENV: &str = "ZMTP_CURVE_SECRETKEY";
 pub const PASSWORD_ENV: &str = "ZMTP_PLAIN_PASSWORD";
 
 /// An environment variable that is set to something other than blanks (an empty or blank value
-/// counts as unset); one that is not Unicode is a usage error.
-fn from_env(name: &str) -> Result<Option<String>, Failure> {
-    match std::env::var(name) {
+/// counts as unset); one that is not Unicode is a usage error. The value is read into wiped
+/// memory (see [`SecretText`] for the copy in the environment itself).
+fn from_env(name: &str) -> Result<Option<SecretText>, Failure> {
+    match std::env::var(name).map(Zeroizing::new) {
         Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => Ok(Some(SecretText(v))),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            drop(Zeroizing::new(raw.into_encoded_bytes()));
             Err(Failure::usage(format!("{name} is not valid text")))
         }
     }
@@ -111,7 +143,7 @@ fn from_env(name: &str) -> Result<Option<String>, Failure> {
 fn secret_from_env() -> Result<Option<CurveSecretKey>, Failure> {
     from_env(SECRET_KEY_ENV)?
         .map(|text| {
-            CurveSecretKey::from_z85(text.trim())
+            CurveSecretKey::from_z85(text.expose().trim())
                 .map_err(|e| Failure::usage(format!("{SECRET_KEY_ENV}: {e}")))
         })
         .transpose()
@@ -253,8 +285,9 @@ impl SecurityArgs {
             }
             let pass = self
                 .plain_password
-                .as_deref()
-                .or(env_password.as_deref())
+                .as_ref()
+                .or(env_password.as_ref())
+                .map(SecretText::expose)
                 .unwrap_or_default();
             let config = PlainClientConfig::new(user.as_bytes(), pass.as_bytes())
                 .map_err(|e| Failure::usage(format!("PLAIN credentials: {e}")))?;
@@ -318,4 +351,23 @@ impl SecurityArgs {
 /// Whether the flags leave the socket on NULL (a NULL server can still filter by address).
 fn options_is_null(args: &SecurityArgs) -> bool {
     args.curve_serverkey.is_none() && args.plain_username.is_none() && args.plain_password.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_password() {
+        let args = SecurityArgs {
+            plain_username: Some("admin".into()),
+            plain_password: Some(parse_secret_text("hunter2").unwrap()),
+            ..SecurityArgs::default()
+        };
+        assert_eq!(
+            args.plain_password.as_ref().map(SecretText::expose),
+            Some("hunter2")
+        );
+        assert!(!format!("{args:?}").contains("hunter2"));
+    }
 }

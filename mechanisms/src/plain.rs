@@ -11,6 +11,7 @@
 //! The client side lives in `plain_client.rs`, the server side in `plain_server.rs`.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use zeroize::Zeroizing;
 
 /// How a PLAIN server spells its ERROR command.
 ///
@@ -53,17 +54,24 @@ pub const DEFAULT_PLAIN_ERROR_FORM: PlainErrorForm = PlainErrorForm::Libzmq;
 /// The five octets libzmq's PLAIN code sends where `\x05ERROR` belongs.
 pub(crate) const LIBZMQ_ERROR_PREFIX: &[u8; 5] = b"\x5eRROR";
 
-/// The HELLO command body.
+/// The HELLO command body. It carries the password, so its buffer is wiped when the last
+/// reference to it is dropped (it is built at its final size, so it never reallocates). What the
+/// session and the socket copy it into on its way out is theirs.
 pub(crate) fn encode_hello(username: &[u8], password: &[u8]) -> Bytes {
     debug_assert!(username.len() <= 255 && password.len() <= 255);
-    let mut out = BytesMut::with_capacity(8 + username.len() + password.len());
-    out.put_u8(5);
-    out.put_slice(b"HELLO");
-    out.put_u8(username.len() as u8);
-    out.put_slice(username);
-    out.put_u8(password.len() as u8);
-    out.put_slice(password);
-    out.freeze()
+    let mut out = Zeroizing::new(Vec::with_capacity(8 + username.len() + password.len()));
+    out.push(5);
+    out.extend_from_slice(b"HELLO");
+    out.push(username.len() as u8);
+    out.extend_from_slice(username);
+    out.push(password.len() as u8);
+    out.extend_from_slice(password);
+    wiped_on_drop(out)
+}
+
+/// Bytes that wipe their buffer when the last reference to them is dropped.
+pub(crate) fn wiped_on_drop(buf: Zeroizing<Vec<u8>>) -> Bytes {
+    Bytes::from_owner(buf)
 }
 
 /// The INITIATE command body with our metadata.

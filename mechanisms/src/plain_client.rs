@@ -26,8 +26,8 @@ use crate::ConfigError;
 /// The client side of PLAIN: a user name and a password, sent in clear text.
 ///
 /// The password is wiped from memory when the last clone of the configuration is dropped, and
-/// `Debug` never prints it. (The HELLO command that carries it is handed to the session like any
-/// other bytes; those copies are not wiped.)
+/// `Debug` never prints it. The HELLO command that carries it is wiped when the session drops
+/// it; the copies the session and the socket make on its way to the wire are theirs.
 #[derive(Clone)]
 pub struct PlainClientConfig {
     credentials: Arc<Credentials>,

@@ -17,6 +17,7 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
+use zeroize::Zeroizing;
 use zmtp_core::error::MalformedKind;
 use zmtp_core::wire::command::encode_ready;
 use zmtp_core::{
@@ -24,7 +25,9 @@ use zmtp_core::{
     IdentityCodec, Mechanism, MechanismConfig, MechanismName, Metadata, ProtocolError, UserError,
 };
 
-use crate::plain::{encode_error, PlainErrorForm, DEFAULT_PLAIN_ERROR_FORM, WELCOME};
+use crate::plain::{
+    encode_error, wiped_on_drop, PlainErrorForm, DEFAULT_PLAIN_ERROR_FORM, WELCOME,
+};
 use crate::step::{nothing_expected, require};
 use crate::verdict::{judge, Verdict};
 
@@ -156,6 +159,11 @@ impl ExpectHello {
         if data.has_remaining() {
             return Err(ProtocolError::MalformedCommand(MalformedKind::Hello).into());
         }
+        // The password goes on to ZAP in a buffer of its own that is wiped when the last
+        // reference to it is dropped, rather than as a slice that keeps the whole HELLO alive.
+        // The HELLO itself is a slice of the session's receive buffer, which is the session's
+        // (and the socket's) to manage: `Bytes` cannot be written to.
+        let password = wiped_on_drop(Zeroizing::new(password.to_vec()));
         let request = AuthRequest {
             domain: String::new(),
             address: String::new(),
@@ -260,5 +268,35 @@ impl Mechanism for PlainServer {
             State::Failed(e) => Err(e),
             _ => Err(UserError::NotReady.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zmtp_core::Greeting;
+
+    #[test]
+    fn the_password_goes_to_zap_in_a_buffer_of_its_own() {
+        let mut server = PlainServerConfig::new()
+            .start(HandshakeContext {
+                local_metadata: Metadata::new().with("Socket-Type", &b"ROUTER"[..]).unwrap(),
+                peer_greeting: Greeting::ours(MechanismName::PLAIN, false),
+                zap_domain: None,
+                max_properties: 16,
+                now: Instant::now(),
+            })
+            .unwrap();
+        let hello = Bytes::from_static(b"\x05HELLO\x05admin\x07hunter2");
+        server
+            .handle_command(Command::parse(hello.clone()).unwrap(), Instant::now())
+            .unwrap();
+        let request = server.poll_auth_request().unwrap();
+        let password = &request.credentials[1];
+        assert_eq!(&password[..], b"hunter2");
+        // Not a slice of the HELLO (which would keep the whole command alive, unwiped).
+        let hello_range = hello.as_ptr_range();
+        assert!(!hello_range.contains(&password.as_ptr()));
+        assert!(!format!("{request:?}").contains("hunter2"));
     }
 }

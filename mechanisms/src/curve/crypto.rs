@@ -189,7 +189,7 @@ impl CurveCrypto for SystemCrypto {
         let mut bytes = Zeroizing::new([0u8; 32]);
         fill_random(&mut bytes[..])?;
         Ok(CurveKeyPair::from_secret(CurveSecretKey::from_generated(
-            bytes,
+            &bytes,
         )))
     }
 
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn small_order_points_give_a_zero_secret_and_are_refused() {
-        let ours = CurveSecretKey::from_generated(Zeroizing::new([7u8; 32]));
+        let ours = CurveSecretKey::from_generated(&[7u8; 32]);
         // 0 and 1 are small-order u-coordinates; so is this order-8 point.
         let order8 =
             hex::decode("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
@@ -244,8 +244,8 @@ mod tests {
 
     #[test]
     fn seal_then_open_and_tamper() {
-        let a = CurveSecretKey::from_generated(Zeroizing::new([1u8; 32]));
-        let b = CurveSecretKey::from_generated(Zeroizing::new([2u8; 32]));
+        let a = CurveSecretKey::from_generated(&[1u8; 32]);
+        let b = CurveSecretKey::from_generated(&[2u8; 32]);
         let ab = SystemCrypto.agree(&b.public_key(), &a).unwrap();
         let ba = SystemCrypto.agree(&a.public_key(), &b).unwrap();
         let nonce = [9u8; 24];

@@ -28,7 +28,7 @@ pub(crate) struct NullCrypto;
 impl CurveCrypto for NullCrypto {
     fn transient_key_pair(&self) -> Result<CurveKeyPair, Error> {
         Ok(CurveKeyPair::from_secret(CurveSecretKey::from_generated(
-            zeroize::Zeroizing::new([0x11; 32]),
+            &[0x11; 32],
         )))
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 use zmtp_core::Error;
 
 use super::crypto::{agree_box, cookie_box_from_key, CurveCrypto, LongNonce, PrecomputedBox};
@@ -46,10 +46,8 @@ impl fmt::Debug for FixedCrypto {
 
 impl CurveCrypto for FixedCrypto {
     fn transient_key_pair(&self) -> Result<CurveKeyPair, Error> {
-        let mut secret = Zeroizing::new([0u8; 32]);
-        secret.copy_from_slice(&self.0.transient_secret);
         Ok(CurveKeyPair::from_secret(CurveSecretKey::from_generated(
-            secret,
+            &self.0.transient_secret,
         )))
     }
 

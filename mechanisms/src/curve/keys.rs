@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::ConfigError;
 
@@ -23,11 +23,17 @@ fn key_from_option_bytes(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, ConfigErro
     }
 }
 
+/// Decodes 40 Z85 characters straight into wiped memory (`z85_codec::decode_key` would return
+/// the octets by value, a copy nobody wipes).
 fn decode_z85(text: &[u8]) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
-    let text = std::str::from_utf8(text).map_err(|_| ConfigError::KeyEncoding)?;
-    z85_codec::decode_key(text)
-        .map(Zeroizing::new)
-        .map_err(|_| ConfigError::KeyEncoding)
+    if text.len() != 40 {
+        return Err(ConfigError::KeyLength { len: text.len() });
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    // On failure part of `key` may be written; it is wiped when dropped. (The decoder's
+    // per-group arithmetic passes through a few registers or stack words we cannot reach.)
+    z85_codec::decode_into(text, &mut key[..]).map_err(|_| ConfigError::KeyEncoding)?;
+    Ok(key)
 }
 
 fn key_from_z85(text: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
@@ -107,15 +113,29 @@ impl FromStr for CurvePublicKey {
 }
 
 /// A CURVE secret key. Wiped from memory on drop; `Debug` never prints it.
+///
+/// The octets live in one heap allocation, so moving a key (into a configuration, out of a
+/// function) moves a pointer and leaves no copy of the secret behind; a clone is a second
+/// allocation, wiped on its own drop.
 #[derive(Clone)]
-pub struct CurveSecretKey(Zeroizing<[u8; 32]>);
+pub struct CurveSecretKey(Box<Zeroizing<[u8; 32]>>);
 
 impl CurveSecretKey {
-    /// A key from its 32 octets. The all-zero key is refused.
-    pub fn from_bytes(bytes: [u8; 32]) -> Result<CurveSecretKey, ConfigError> {
-        let key = Zeroizing::new(bytes);
-        refuse_zero(&key)?;
-        Ok(CurveSecretKey(key))
+    /// A copy of `bytes` in its own wiped allocation.
+    fn boxed(bytes: &[u8; 32]) -> CurveSecretKey {
+        let mut key = Box::new(Zeroizing::new([0u8; 32]));
+        key.copy_from_slice(bytes);
+        CurveSecretKey(key)
+    }
+
+    /// A key from its 32 octets. The all-zero key is refused. The argument is a copy this
+    /// function wipes once the key holds it; the caller's own copy is the caller's to wipe
+    /// ([`CurveSecretKey::from_option_bytes`] borrows instead).
+    pub fn from_bytes(mut bytes: [u8; 32]) -> Result<CurveSecretKey, ConfigError> {
+        let key = CurveSecretKey::boxed(&bytes);
+        bytes.zeroize();
+        refuse_zero(key.expose())?;
+        Ok(key)
     }
 
     /// A key as libzmq's socket options take it: 32 raw octets, 40 Z85 characters, or 41 with a
@@ -123,19 +143,20 @@ impl CurveSecretKey {
     pub fn from_option_bytes(bytes: &[u8]) -> Result<CurveSecretKey, ConfigError> {
         let key = key_from_option_bytes(bytes)?;
         refuse_zero(&key)?;
-        Ok(CurveSecretKey(key))
+        Ok(CurveSecretKey::boxed(&key))
     }
 
     /// A key from 40 Z85 characters (or 41 with a trailing NUL).
     pub fn from_z85(text: &str) -> Result<CurveSecretKey, ConfigError> {
         let key = key_from_z85(text)?;
         refuse_zero(&key)?;
-        Ok(CurveSecretKey(key))
+        Ok(CurveSecretKey::boxed(&key))
     }
 
-    /// A key from a generator or a cookie (already held in wiped memory).
-    pub(crate) fn from_generated(bytes: Zeroizing<[u8; 32]>) -> CurveSecretKey {
-        CurveSecretKey(bytes)
+    /// A key from a generator or a cookie, copied from the caller's buffer (which the caller
+    /// wipes).
+    pub(crate) fn from_generated(bytes: &[u8; 32]) -> CurveSecretKey {
+        CurveSecretKey::boxed(bytes)
     }
 
     /// The public key: X25519(secret, 9), with the secret clamped as RFC 7748 says.
@@ -150,7 +171,14 @@ impl CurveSecretKey {
 
     /// The 40-character Z85 text, in memory that is wiped on drop.
     pub fn to_z85(&self) -> Zeroizing<String> {
-        Zeroizing::new(z85_codec::encode_key(&self.0))
+        // Encoded into wiped memory, then into a string whose capacity never needs to grow (a
+        // reallocation would leave the old buffer behind unwiped).
+        let mut text = Zeroizing::new([0u8; 40]);
+        let written = z85_codec::encode_into(&self.0[..], &mut text[..]).unwrap_or_default();
+        debug_assert_eq!(written, 40);
+        let mut out = Zeroizing::new(String::with_capacity(40));
+        out.extend(text.iter().map(|&b| char::from(b)));
+        out
     }
 }
 
@@ -174,7 +202,7 @@ impl CurveKeyPair {
     pub fn generate() -> Result<CurveKeyPair, ConfigError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         super::crypto::fill_random(&mut bytes[..]).map_err(|_| ConfigError::Random)?;
-        let secret = CurveSecretKey(bytes);
+        let secret = CurveSecretKey::from_generated(&bytes);
         Ok(CurveKeyPair {
             public: secret.public_key(),
             secret,

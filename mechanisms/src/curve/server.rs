@@ -337,9 +337,12 @@ impl ExpectInitiate {
         if !self.client_transient.ct_eq(&cookie[..32]) {
             return Err(cryptographic());
         }
-        let mut transient = Zeroizing::new([0u8; 32]);
-        transient.copy_from_slice(&cookie[32..]);
-        let transient = CurveSecretKey::from_generated(transient);
+        // s', straight from the opened cookie (wiped when it drops) into the key's own memory.
+        let transient = CurveSecretKey::from_generated(
+            cookie[32..]
+                .try_into()
+                .expect("a cookie holds 32 octets of s'"),
+        );
 
         let n = nonce::read_short(&data[96..104]);
         self.received.check(n)?;
