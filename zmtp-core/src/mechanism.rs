@@ -49,6 +49,14 @@ pub trait MechanismConfig: Send + Sync + fmt::Debug {
     fn as_server(&self) -> bool;
     /// Starts the handshake for one connection.
     fn start(&self, ctx: HandshakeContext) -> Result<Box<dyn Mechanism>, Error>;
+    /// Performs the maintenance that is due at `now` (dropping expired keys, say) and returns
+    /// when it wants to be called next; `None`: never. The socket calls it from a timer, so that
+    /// an idle socket does not keep what it should have discarded; calling it early or more
+    /// often is harmless. The default has nothing to do.
+    fn housekeeping(&self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
 }
 
 /// One connection's handshake.

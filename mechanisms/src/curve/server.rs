@@ -133,6 +133,13 @@ impl MechanismConfig for CurveServerConfig {
         true
     }
 
+    /// Demotes and wipes cookie keys on time even when no HELLO arrives (RFC 26: "The server
+    /// MUST discard from its memory the cookie key after a short interval"): no key lives more
+    /// than two rotations. With no key held, asks to be called again a rotation later.
+    fn housekeeping(&self, now: Instant) -> Option<Instant> {
+        self.keys.cookies.housekeeping(now)
+    }
+
     fn start(&self, ctx: HandshakeContext) -> Result<Box<dyn Mechanism>, Error> {
         Ok(Box::new(CurveServer {
             keys: Arc::clone(&self.keys),

@@ -186,3 +186,44 @@ fn a_vouch_sealed_by_another_key_is_cryptographic() {
         Err(Error::Protocol(ProtocolError::Cryptographic))
     );
 }
+
+#[test]
+fn housekeeping_wipes_cookie_keys_on_time() {
+    let rotation = Duration::from_secs(60);
+    let server_config = CurveServerConfig::new(key([0x21; 32])).with_cookie_rotation(rotation);
+    let client_config = CurveClientConfig::new(key([0x11; 32]), *server_config.public_key());
+    let t0 = Instant::now();
+    // No key yet: look again in a rotation.
+    assert_eq!(server_config.housekeeping(t0), Some(t0 + rotation));
+    let mut client = client_config.start(ctx(SocketType::Dealer)).unwrap();
+    let mut server = server_config.start(ctx(SocketType::Router)).unwrap();
+    let hello = client.poll_command().unwrap();
+    server
+        .handle_command(Command::parse(hello).unwrap(), t0)
+        .unwrap();
+    let welcome = server.poll_command().unwrap();
+    client
+        .handle_command(Command::parse(welcome).unwrap(), t0)
+        .unwrap();
+    let initiate = Command::parse(client.poll_command().unwrap()).unwrap();
+    let jar = &server_config.keys.cookies;
+    assert_eq!(jar.keys_made(), vec![t0]);
+    // Demoted after one rotation, due to go after two.
+    assert_eq!(
+        server_config.housekeeping(t0 + rotation),
+        Some(t0 + rotation * 2)
+    );
+    assert_eq!(jar.keys_held(), 1);
+    // No HELLO since: the timer alone wipes the key made at t0.
+    assert_eq!(
+        server_config.housekeeping(t0 + rotation * 2),
+        Some(t0 + rotation * 3)
+    );
+    assert_eq!(jar.keys_held(), 0);
+    assert!(!jar.keys_made().contains(&t0));
+    // The cookie sealed at t0 opens no more.
+    assert_eq!(
+        server.handle_command(initiate, t0 + rotation * 2),
+        Err(Error::Protocol(ProtocolError::Cryptographic))
+    );
+}
