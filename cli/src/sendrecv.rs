@@ -76,10 +76,16 @@ pub struct RecvArgs {
 }
 
 /// Starts the socket's monitor: prints events when asked, and reports refusals on the channel.
-/// A socket that authenticates its peers (a PLAIN or CURVE server, or one with a ZAP handler)
-/// is never "refused": a failed handshake there is a client it turned away, and it goes on
-/// serving the others.
-fn watch(socket: &Socket, print: bool, authenticates: bool) -> mpsc::Receiver<String> {
+/// Only a connection we made can be refused: a failed handshake on a bound endpoint is a peer
+/// that broke the protocol or that we turned away (an HTTP request, a wrong key), and the
+/// server goes on serving the others. A socket that authenticates its peers (a PLAIN or CURVE
+/// server, or one with a ZAP handler) is never "refused" either.
+fn watch(
+    socket: &Socket,
+    print: bool,
+    authenticates: bool,
+    connects: Vec<String>,
+) -> mpsc::Receiver<String> {
     let mut events = socket.monitor(1024);
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
@@ -87,7 +93,7 @@ fn watch(socket: &Socket, print: bool, authenticates: bool) -> mpsc::Receiver<St
             if print {
                 eprintln!("{}", event_json(&ev));
             }
-            if authenticates {
+            if authenticates || !connects.contains(&ev.endpoint) {
                 continue;
             }
             if let Some(reason) = refusal(&ev) {
@@ -107,7 +113,7 @@ async fn build(
     let authenticates =
         options.authenticator.is_some() || security.curve_server || security.plain_server;
     let s = Arc::new(Socket::with_options(socket.socket_type, options));
-    let refusals = watch(&s, socket.monitor, authenticates);
+    let refusals = watch(&s, socket.monitor, authenticates, socket.connect.clone());
     socket.attach(&s).await?;
     Ok((s, refusals))
 }
