@@ -731,8 +731,7 @@ async fn connect_once(
                     .unwrap_or_default();
                 shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                 let (rd, wr) = stream.into_split();
-                let end =
-                    connection::run(shared.clone(), rd, wr, peer, ep.to_owned(), None).await;
+                let end = connection::run(shared.clone(), rd, wr, peer, ep.to_owned(), None).await;
                 report_end(shared, &end, ep);
                 Some(end)
             }
@@ -788,7 +787,12 @@ fn admit(shared: &Shared, address: Option<std::net::IpAddr>, endpoint: &str) -> 
     ) {
         Ok(slot) => Some(slot),
         Err(refusal) => {
-            tracing::debug!(endpoint, ?address, ?refusal, "connection refused: handshake limit");
+            tracing::debug!(
+                endpoint,
+                ?address,
+                ?refusal,
+                "connection refused: handshake limit"
+            );
             None
         }
     }

@@ -182,13 +182,11 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
         if !self.usage.contains_key(&who) {
             return false;
         }
-        self.lengths
-            .range(..=message_topic.len())
-            .any(|(&len, _)| {
-                self.topics
-                    .get(&message_topic[..len])
-                    .is_some_and(|s| s.contains_key(&who))
-            })
+        self.lengths.range(..=message_topic.len()).any(|(&len, _)| {
+            self.topics
+                .get(&message_topic[..len])
+                .is_some_and(|s| s.contains_key(&who))
+        })
     }
 
     /// Whether anyone subscribes to exactly `topic`.
@@ -253,7 +251,10 @@ mod tests {
         assert!(!ix.subscribe(1, b"a").unwrap());
         assert!(ix.cancel(1, b"a"));
         assert!(matching(&ix, b"a").is_empty());
-        assert!(!ix.cancel(1, b"a"), "cancelling what is not there changes nothing");
+        assert!(
+            !ix.cancel(1, b"a"),
+            "cancelling what is not there changes nothing"
+        );
 
         let mut own = SubscriptionIndex::<()>::new(SubscriptionMode::Counted, 10, 100);
         own.subscribe((), b"a").unwrap();
