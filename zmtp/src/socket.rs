@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) subscriptions: Mutex<SubscriptionIndex<()>>,
     /// Accepted connections still in the handshake.
     pub(crate) admission: Admission,
+    /// Whether the mechanism's housekeeping timer runs (started by the first bind or connect).
+    pub(crate) housekeeping: std::sync::atomic::AtomicBool,
     /// Set by `close`: until when connections may keep flushing queued messages.
     pub(crate) linger_until: Mutex<Option<tokio::time::Instant>>,
 }
@@ -211,6 +213,7 @@ impl Socket {
                     u64::MAX,
                 )),
                 admission: Admission::default(),
+                housekeeping: std::sync::atomic::AtomicBool::new(false),
                 linger_until: Mutex::new(None),
             }),
             incoming: AsyncMutex::new(rx),
@@ -298,10 +301,30 @@ impl Socket {
     /// Binds and accepts connections in the background. Returns the bound endpoint, with the
     /// real port when `*` or 0 was asked for.
     pub async fn bind(&self, endpoint: &str) -> Result<String, SocketError> {
+        self.start_housekeeping();
         match endpoint.parse::<Endpoint>()? {
             Endpoint::Tcp { host, port } => self.bind_tcp(endpoint, &host, port).await,
             Endpoint::Ipc(path) => self.bind_ipc(endpoint, path).await,
         }
+    }
+
+    /// Runs the mechanism's maintenance on the times it asks for (a CURVE server drops and
+    /// wipes expired cookie keys even when no client comes), until the socket closes.
+    fn start_housekeeping(&self) {
+        use std::sync::atomic::Ordering;
+        if self.shared.housekeeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = self.shared.clone();
+        self.shared.tasks.spawn(async move {
+            let mechanism = shared.options.mechanism.clone();
+            while let Some(next) = mechanism.housekeeping(std::time::Instant::now()) {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
+                }
+            }
+        });
     }
 
     async fn bind_tcp(&self, asked: &str, host: &str, port: u16) -> Result<String, SocketError> {
@@ -426,6 +449,7 @@ impl Socket {
     /// protocol error) is not retried with the same credentials.
     pub async fn connect(&self, endpoint: &str) -> Result<(), SocketError> {
         let parsed: Endpoint = endpoint.parse()?;
+        self.start_housekeeping();
         let shared = self.shared.clone();
         let ep = endpoint.to_owned();
         self.shared.tasks.spawn(async move {
