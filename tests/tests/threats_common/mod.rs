@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each threat file uses its own subset
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -28,14 +28,16 @@ pub fn keypair(seed: u8) -> CurveKeyPair {
     CurveKeyPair::from_secret(CurveSecretKey::from_bytes(bytes).unwrap())
 }
 
-/// The server key pair most tests use.
+/// The server key pair most tests use (derived once: an X25519 costs milliseconds in debug).
 pub fn server_keys() -> CurveKeyPair {
-    keypair(0x51)
+    static KEYS: OnceLock<CurveKeyPair> = OnceLock::new();
+    KEYS.get_or_init(|| keypair(0x51)).clone()
 }
 
 /// The client key pair most tests use.
 pub fn client_keys() -> CurveKeyPair {
-    keypair(0xC1)
+    static KEYS: OnceLock<CurveKeyPair> = OnceLock::new();
+    KEYS.get_or_init(|| keypair(0xC1)).clone()
 }
 
 /// CURVE session configurations: a client pinned to `server.public`, and the server.
@@ -114,6 +116,32 @@ pub struct Link {
     pub flip: Option<Flip>,
     /// Whether the flip has been made.
     pub flipped: bool,
+    /// When set, octets are handed over one at a time, and after each the receiver's count of
+    /// application events (see [`seen`]) is noted here.
+    pub trace: Option<Trace>,
+}
+
+/// The receiver's count of application events after each octet of each direction.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// After each client octet, the server's count.
+    pub c2s: Vec<usize>,
+    /// After each server octet, the client's count.
+    pub s2c: Vec<usize>,
+}
+
+impl Trace {
+    /// Events the receiver had completed before octet `offset` of direction `dir` arrived.
+    pub fn before(&self, dir: Dir, offset: usize) -> usize {
+        let counts = match dir {
+            Dir::ClientToServer => &self.c2s,
+            Dir::ServerToClient => &self.s2c,
+        };
+        match offset {
+            0 => 0,
+            n => counts[n - 1],
+        }
+    }
 }
 
 impl Link {
@@ -125,6 +153,7 @@ impl Link {
             delivered: Capture::default(),
             flip: None,
             flipped: false,
+            trace: None,
         }
     }
 
@@ -149,8 +178,22 @@ impl Link {
             let c = self.record(Dir::ClientToServer, c);
             let s = self.record(Dir::ServerToClient, s);
             let now = self.pair.now;
-            deliver(&mut self.pair.server, &c, now);
-            deliver(&mut self.pair.client, &s, now);
+            match self.trace.as_mut() {
+                None => {
+                    deliver(&mut self.pair.server, &c, now);
+                    deliver(&mut self.pair.client, &s, now);
+                }
+                Some(trace) => {
+                    for b in c {
+                        deliver(&mut self.pair.server, &[b], now);
+                        trace.c2s.push(app_events(&self.pair.server.events));
+                    }
+                    for b in s {
+                        deliver(&mut self.pair.client, &[b], now);
+                        trace.s2c.push(app_events(&self.pair.client.events));
+                    }
+                }
+            }
         }
         moved
     }
@@ -240,6 +283,19 @@ pub enum Seen {
     Subscribe(Bytes),
     /// A cancellation.
     Cancel(Bytes),
+}
+
+/// How many of `events` the application sees (messages and subscriptions).
+pub fn app_events(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Message(_) | Event::Subscribe(_) | Event::Cancel(_)
+            )
+        })
+        .count()
 }
 
 /// The application-visible events of one end, in order.
