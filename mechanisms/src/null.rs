@@ -18,8 +18,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use zmtp_core::wire::command::{encode_ready, parse_error_reason};
 use zmtp_core::{
-    AuthOutcome, AuthRequest, AuthResult, Command, Error, Established, HandshakeContext,
-    IdentityCodec, Mechanism, MechanismConfig, MechanismName, Metadata, ProtocolError,
+    check_peer_socket_type, AuthOutcome, AuthRequest, AuthResult, Command, Error, Established,
+    HandshakeContext, IdentityCodec, Mechanism, MechanismConfig, MechanismName, Metadata,
+    ProtocolError, SocketType,
 };
 
 use crate::verdict::{judge, Verdict};
@@ -49,6 +50,7 @@ impl MechanismConfig for NullConfig {
     fn start(&self, ctx: HandshakeContext) -> Result<Box<dyn Mechanism>, Error> {
         let ready = encode_ready(&ctx.local_metadata);
         let mut m = NullMechanism {
+            socket_type: ctx.socket_type,
             max_properties: ctx.max_properties,
             outbox: Vec::new(),
             auth_request: None,
@@ -90,6 +92,8 @@ enum State {
 
 #[derive(Debug)]
 struct NullMechanism {
+    /// Ours: the peer's READY must announce a compatible Socket-Type.
+    socket_type: SocketType,
     max_properties: usize,
     outbox: Vec<Bytes>,
     auth_request: Option<AuthRequest>,
@@ -99,7 +103,11 @@ struct NullMechanism {
 impl NullMechanism {
     fn read_peer_command(&self, cmd: Command) -> Result<Metadata, Error> {
         if cmd.is("READY") {
-            Metadata::decode(cmd.data, self.max_properties)
+            // Checked as it arrives (as libzmq does), not only once the handshake completes: a
+            // side still waiting for ZAP then never sends its own READY to an incompatible peer.
+            let peer = Metadata::decode(cmd.data, self.max_properties)?;
+            check_peer_socket_type(self.socket_type, &peer)?;
+            Ok(peer)
         } else if cmd.is("ERROR") {
             Err(Error::PeerRefused {
                 reason: parse_error_reason(cmd.data)?,

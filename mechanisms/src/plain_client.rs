@@ -268,6 +268,7 @@ mod tests {
     fn client() -> PlainClient {
         let config = PlainClientConfig::new("admin", "secret").unwrap();
         let ctx = HandshakeContext {
+            socket_type: zmtp_core::SocketType::Dealer,
             local_metadata: Metadata::new().with("Socket-Type", &b"DEALER"[..]).unwrap(),
             peer_greeting: Greeting::ours(MechanismName::PLAIN, true),
             zap_domain: None,

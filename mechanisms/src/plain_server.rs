@@ -8,6 +8,9 @@
 //!                                                                                        Ready
 //! ```
 //!
+//! An INITIATE whose Socket-Type cannot talk to ours fails with `IncompatibleSocketType` instead
+//! of READY.
+//!
 //! Like libzmq, a PLAIN server always asks ZAP: the credentials mean nothing otherwise. Whoever
 //! drives the session answers the [`AuthRequest`] (credentials = user name, password); a driver
 //! without a handler should answer `Err(ZapFailure::Unspecified)`, which closes the connection.
@@ -21,8 +24,9 @@ use zeroize::Zeroizing;
 use zmtp_core::error::MalformedKind;
 use zmtp_core::wire::command::encode_ready;
 use zmtp_core::{
-    AuthOutcome, AuthRequest, AuthResult, Command, Error, Established, HandshakeContext,
-    IdentityCodec, Mechanism, MechanismConfig, MechanismName, Metadata, ProtocolError, UserError,
+    check_peer_socket_type, AuthOutcome, AuthRequest, AuthResult, Command, Error, Established,
+    HandshakeContext, IdentityCodec, Mechanism, MechanismConfig, MechanismName, Metadata,
+    ProtocolError, SocketType, UserError,
 };
 
 use crate::plain::{
@@ -75,6 +79,7 @@ impl MechanismConfig for PlainServerConfig {
     fn start(&self, ctx: HandshakeContext) -> Result<Box<dyn Mechanism>, Error> {
         Ok(Box::new(PlainServer {
             error_form: self.error_form,
+            socket_type: ctx.socket_type,
             local_metadata: ctx.local_metadata,
             max_properties: ctx.max_properties,
             outbox: VecDeque::new(),
@@ -116,6 +121,8 @@ enum State {
 
 struct PlainServer {
     error_form: PlainErrorForm,
+    /// Ours: the client's Socket-Type in INITIATE must be compatible before READY is queued.
+    socket_type: SocketType,
     local_metadata: Metadata,
     max_properties: usize,
     outbox: VecDeque<Bytes>,
@@ -176,9 +183,12 @@ impl ExpectHello {
 }
 
 impl ExpectInitiate {
-    fn handle(self, cmd: Command, max_properties: usize) -> Result<State, Error> {
+    /// INITIATE = `%d8 "INITIATE" metadata`. An incompatible Socket-Type fails here, so no
+    /// READY goes out (libzmq checks it as it reads INITIATE).
+    fn handle(self, cmd: Command, ours: SocketType, max_properties: usize) -> Result<State, Error> {
         require(&cmd, "INITIATE", false)?;
         let peer = Metadata::decode(cmd.data, max_properties)?;
+        check_peer_socket_type(ours, &peer)?;
         Ok(State::Ready(Ready {
             peer,
             auth: self.auth,
@@ -198,7 +208,7 @@ impl Mechanism for PlainServer {
                 next
             }),
             State::ExpectInitiate(step) => {
-                let next = step.handle(cmd, self.max_properties);
+                let next = step.handle(cmd, self.socket_type, self.max_properties);
                 if next.is_ok() {
                     self.outbox.push_back(encode_ready(&self.local_metadata));
                 }
@@ -280,6 +290,7 @@ mod tests {
     fn the_password_goes_to_zap_in_a_buffer_of_its_own() {
         let mut server = PlainServerConfig::new()
             .start(HandshakeContext {
+                socket_type: SocketType::Router,
                 local_metadata: Metadata::new().with("Socket-Type", &b"ROUTER"[..]).unwrap(),
                 peer_greeting: Greeting::ours(MechanismName::PLAIN, false),
                 zap_domain: None,

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use zmtp_core::wire::frame::{FrameDecoder, FrameLimits};
 use zmtp_core::{
     Command, Error, Frame, Greeting, HandshakeContext, Mechanism, MechanismConfig, MechanismName,
-    Metadata, ProtocolError, TransmitQueue,
+    Metadata, ProtocolError, SocketType, TransmitQueue,
 };
 use zmtp_mechanisms::{
     CurveClientConfig, CurvePublicKey, CurveSecretKey, CurveServerConfig, CurveTestEphemerals,
@@ -77,6 +77,7 @@ fn ephemerals(kat: &HashMap<String, Vec<u8>>, transient: &str) -> CurveTestEphem
 
 fn context(socket_type: &str, as_server_peer: bool) -> HandshakeContext {
     HandshakeContext {
+        socket_type: SocketType::from_wire(socket_type.as_bytes()).unwrap(),
         local_metadata: Metadata::new()
             .with("Socket-Type", socket_type.as_bytes().to_vec())
             .unwrap()

@@ -560,3 +560,35 @@ fn debug_output_never_shows_secrets() {
     }
     assert!(format!("{client:?}").contains("<redacted>"));
 }
+
+#[test]
+fn an_incompatible_client_gets_no_ready_and_zap_is_not_asked() {
+    // PUB cannot talk to PUSH (RFC 23). The server learns the client's type from INITIATE and
+    // fails there, before it queues READY and before it asks ZAP, as libzmq does.
+    for zap in [false, true] {
+        let (c, mut s) = configs((SocketType::Pub, SocketType::Push));
+        if zap {
+            s.zap_domain = Some("global".into());
+        }
+        let mut p = Pair::new(c, s);
+        p.server.authenticator = Some(Box::new(|_| Ok(AuthReply::allow("anyone"))));
+        p.server.transmitted = Some(Vec::new());
+        assert!(!p.handshake());
+        assert_eq!(p.server.commands_sent(), ["WELCOME"], "zap {zap}");
+        assert_eq!(
+            p.server.error,
+            Some(Error::Protocol(ProtocolError::IncompatibleSocketType {
+                ours: "PUSH",
+                peer: "PUB".into()
+            }))
+        );
+        assert!(p.server.auth_requests.is_empty(), "ZAP is not asked");
+        assert!(!p.client.saw_ready() && !p.client.session.is_ready());
+    }
+    // The same server with a compatible client: WELCOME, then READY.
+    let (c, s) = configs((SocketType::Pull, SocketType::Push));
+    let mut p = Pair::new(c, s);
+    p.server.transmitted = Some(Vec::new());
+    assert!(p.handshake());
+    assert_eq!(p.server.commands_sent(), ["WELCOME", "READY"]);
+}

@@ -486,3 +486,28 @@ fn auth_request_waits_for_a_reply() {
         .unwrap();
     assert!(p.handshake());
 }
+
+#[test]
+fn a_null_side_awaiting_zap_sends_no_ready_to_an_incompatible_peer() {
+    // The ZAP verdict is held back, so the client's READY (PUB, which a ROUTER cannot talk to)
+    // arrives first: the server fails on it at once and never sends its own READY.
+    let mut p = Pair::new(config(SocketType::Pub), zap_server("d"));
+    p.server.transmitted = Some(Vec::new());
+    assert!(!p.handshake());
+    assert_eq!(p.server.auth_requests.len(), 1);
+    assert_eq!(
+        p.server.error,
+        Some(Error::Protocol(ProtocolError::IncompatibleSocketType {
+            ours: "ROUTER",
+            peer: "PUB".into()
+        }))
+    );
+    assert!(p.server.commands_sent().is_empty());
+    assert!(p
+        .server
+        .session
+        .handle_auth_reply(Ok(AuthReply::allow("late")), p.now)
+        .is_err());
+    p.step();
+    assert!(p.server.commands_sent().is_empty());
+}

@@ -334,3 +334,35 @@ fn unexpected_commands_are_typed() {
         Error::Protocol(ProtocolError::MalformedCommand(MalformedKind::Welcome))
     );
 }
+
+#[test]
+fn an_incompatible_client_gets_no_ready() {
+    // PUB cannot talk to PUSH (RFC 23). PLAIN asks ZAP at HELLO, before the client's type is
+    // known; INITIATE then shows it, and the server fails instead of queueing READY.
+    let client = |socket_type| {
+        SessionConfig::new(
+            socket_type,
+            Arc::new(PlainClientConfig::new("admin", "secret").unwrap()),
+        )
+    };
+    let server = SessionConfig::new(SocketType::Push, Arc::new(PlainServerConfig::new()));
+    let mut p = Pair::new(client(SocketType::Pub), server.clone());
+    p.server.authenticator = Some(Box::new(admin_only));
+    p.server.transmitted = Some(Vec::new());
+    assert!(!p.handshake());
+    assert_eq!(p.server.commands_sent(), ["WELCOME"]);
+    assert_eq!(
+        p.server.error,
+        Some(Error::Protocol(ProtocolError::IncompatibleSocketType {
+            ours: "PUSH",
+            peer: "PUB".into()
+        }))
+    );
+    assert!(!p.client.saw_ready() && !p.client.session.is_ready());
+    // The same server with a compatible client: WELCOME, then READY.
+    let mut p = Pair::new(client(SocketType::Pull), server);
+    p.server.authenticator = Some(Box::new(admin_only));
+    p.server.transmitted = Some(Vec::new());
+    assert!(p.handshake());
+    assert_eq!(p.server.commands_sent(), ["WELCOME", "READY"]);
+}

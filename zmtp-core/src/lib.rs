@@ -38,7 +38,8 @@ pub use auth::{AuthOutcome, AuthReply, AuthRequest, AuthResult, AuthStatus};
 pub use error::{Error, Initiator, Limit, MonitorEvent, ProtocolError, UserError, ZapFailure};
 pub use limits::Limits;
 pub use mechanism::{
-    Established, HandshakeContext, IdentityCodec, Mechanism, MechanismConfig, MessageCodec,
+    check_peer_socket_type, Established, HandshakeContext, IdentityCodec, Mechanism,
+    MechanismConfig, MessageCodec,
 };
 pub use session::{Event, Heartbeat, PeerInfo, Session, SessionConfig};
 pub use socket_type::SocketType;

@@ -17,16 +17,21 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::auth::{AuthOutcome, AuthRequest, AuthResult};
-use crate::error::Error;
+use crate::error::{Error, ProtocolError};
+use crate::socket_type::SocketType;
 use crate::transmit::TransmitQueue;
 use crate::wire::command::Command;
 use crate::wire::frame::Frame;
 use crate::wire::greeting::{Greeting, MechanismName};
-use crate::wire::metadata::Metadata;
+use crate::wire::metadata::{self, Metadata};
 
 /// What a mechanism learns when it starts.
 #[derive(Clone, Debug)]
 pub struct HandshakeContext {
+    /// Our own socket type (the Socket-Type in `local_metadata`). A mechanism that reads the
+    /// peer's properties before it sends READY checks them against it with
+    /// [`check_peer_socket_type`], so that an incompatible peer gets no READY.
+    pub socket_type: SocketType,
     /// Properties to send to the peer (Socket-Type, Identity, user metadata).
     pub local_metadata: Metadata,
     /// The peer's greeting.
@@ -39,6 +44,35 @@ pub struct HandshakeContext {
     pub max_properties: usize,
     /// When the handshake started.
     pub now: Instant,
+}
+
+/// RFC 23: the peer's `Socket-Type` must be present, known and compatible with `ours`. Returns
+/// the peer's type, or `IncompatibleSocketType` naming what it announced (`<missing>` when
+/// nothing).
+///
+/// The session checks this when a handshake completes. A server mechanism that reads the
+/// client's properties before answering (PLAIN and CURVE read them in INITIATE) checks it
+/// there too, before it queues READY or asks ZAP, as libzmq does: an incompatible client then
+/// gets no READY at all.
+pub fn check_peer_socket_type(ours: SocketType, peer: &Metadata) -> Result<SocketType, Error> {
+    let peer_type = peer
+        .get(metadata::SOCKET_TYPE)
+        .and_then(|t| SocketType::from_wire(t))
+        .ok_or_else(|| ProtocolError::IncompatibleSocketType {
+            ours: ours.as_str(),
+            peer: peer
+                .get_str(metadata::SOCKET_TYPE)
+                .unwrap_or("<missing>")
+                .to_owned(),
+        })?;
+    if !ours.is_compatible_with(peer_type) {
+        return Err(ProtocolError::IncompatibleSocketType {
+            ours: ours.as_str(),
+            peer: peer_type.as_str().to_owned(),
+        }
+        .into());
+    }
+    Ok(peer_type)
 }
 
 /// Starts mechanisms; one per socket, shared by its connections.

@@ -434,6 +434,7 @@ impl Session {
             .into());
         }
         let mechanism = self.config.mechanism.start(HandshakeContext {
+            socket_type: self.config.socket_type,
             local_metadata: self.config.local_metadata(),
             peer_greeting: greeting,
             zap_domain: self.config.handshake_zap_domain(),
@@ -492,25 +493,9 @@ impl Session {
         let greeting = hs.greeting;
         let established = hs.mechanism.into_established()?;
         let peer_meta = established.peer_metadata;
-        let ours = self.config.socket_type;
         // RFC 23: "Socket-Type" is required, and an incompatible peer is closed.
-        let peer_type = peer_meta
-            .get(metadata::SOCKET_TYPE)
-            .and_then(|t| SocketType::from_wire(t))
-            .ok_or_else(|| ProtocolError::IncompatibleSocketType {
-                ours: ours.as_str(),
-                peer: peer_meta
-                    .get_str(metadata::SOCKET_TYPE)
-                    .unwrap_or("<missing>")
-                    .to_owned(),
-            })?;
-        if !ours.is_compatible_with(peer_type) {
-            return Err(ProtocolError::IncompatibleSocketType {
-                ours: ours.as_str(),
-                peer: peer_type.as_str().to_owned(),
-            }
-            .into());
-        }
+        let peer_type =
+            crate::mechanism::check_peer_socket_type(self.config.socket_type, &peer_meta)?;
         let routing_id = peer_meta
             .get(metadata::IDENTITY)
             .cloned()

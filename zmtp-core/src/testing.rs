@@ -37,6 +37,9 @@ pub struct End {
     pub authenticator: Option<Authenticator>,
     /// Auth requests seen.
     pub auth_requests: Vec<AuthRequest>,
+    /// `Some`: every octet this end transmits is appended here, greeting first (off by default;
+    /// set it to `Some(Vec::new())` before the first step).
+    pub transmitted: Option<Vec<u8>>,
 }
 
 impl End {
@@ -48,7 +51,40 @@ impl End {
             error: None,
             authenticator: None,
             auth_requests: Vec::new(),
+            transmitted: None,
         }
+    }
+
+    /// The names of the command frames in what this end has transmitted (recorded in
+    /// [`End::transmitted`]), in order, after its 64-octet greeting. A CURVE MESSAGE is a data
+    /// frame, so only the handshake's commands and NULL/PLAIN traffic commands appear.
+    pub fn commands_sent(&self) -> Vec<String> {
+        let wire = self.transmitted.as_deref().unwrap_or_default();
+        let mut rest = wire.get(64..).unwrap_or_default();
+        let mut names = Vec::new();
+        while let Some((&flags, after)) = rest.split_first() {
+            let (len, after) = if flags & 0x02 != 0 {
+                let Some((size, after)) = after.split_first_chunk::<8>() else {
+                    break;
+                };
+                (u64::from_be_bytes(*size) as usize, after)
+            } else {
+                let Some((&size, after)) = after.split_first() else {
+                    break;
+                };
+                (usize::from(size), after)
+            };
+            let Some(body) = after.get(..len) else {
+                break;
+            };
+            if flags & 0x04 != 0 {
+                let n = body.first().map_or(0, |&n| usize::from(n));
+                let name = body.get(1..1 + n).unwrap_or_default();
+                names.push(String::from_utf8_lossy(name).into_owned());
+            }
+            rest = &after[len..];
+        }
+        names
     }
 
     /// Messages received so far.
@@ -86,6 +122,9 @@ impl End {
         let mut out = BytesMut::new();
         while let Some(chunk) = self.session.poll_transmit() {
             out.extend_from_slice(&chunk);
+        }
+        if let Some(log) = self.transmitted.as_mut() {
+            log.extend_from_slice(&out);
         }
         out
     }

@@ -8,6 +8,9 @@
 //!                                                    └─400/500 / (send ERROR)──► close
 //! ```
 //!
+//! An INITIATE whose Socket-Type cannot talk to ours fails with `IncompatibleSocketType` before
+//! READY is queued or ZAP is asked, as in libzmq: the client gets no READY.
+//!
 //! Between HELLO and a valid INITIATE the server holds no secret for the connection: s' and C'
 //! travel in the cookie, sealed with the socket's rotating cookie key (`cookie.rs`). What it
 //! does keep is public: C' and the cookie's nonce, so that an INITIATE replayed from another
@@ -29,8 +32,9 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 use zmtp_core::error::MalformedKind;
 use zmtp_core::{
-    AuthOutcome, AuthRequest, AuthResult, Command, Error, Established, HandshakeContext, Mechanism,
-    MechanismConfig, MechanismName, Metadata, ProtocolError, UserError,
+    check_peer_socket_type, AuthOutcome, AuthRequest, AuthResult, Command, Error, Established,
+    HandshakeContext, Mechanism, MechanismConfig, MechanismName, Metadata, ProtocolError,
+    SocketType, UserError,
 };
 
 use super::codec::CurveCodec;
@@ -143,6 +147,7 @@ impl MechanismConfig for CurveServerConfig {
     fn start(&self, ctx: HandshakeContext) -> Result<Box<dyn Mechanism>, Error> {
         Ok(Box::new(CurveServer {
             keys: Arc::clone(&self.keys),
+            socket_type: ctx.socket_type,
             ask_zap: ctx.zap_domain.is_some(),
             local_metadata: ctx.local_metadata,
             max_properties: ctx.max_properties,
@@ -195,6 +200,8 @@ enum State {
 #[derive(Debug)]
 struct CurveServer {
     keys: Arc<ServerKeys>,
+    /// Ours: the client's Socket-Type in INITIATE must be compatible before READY or ZAP.
+    socket_type: SocketType,
     ask_zap: bool,
     local_metadata: Metadata,
     max_properties: usize,
@@ -315,11 +322,13 @@ impl ExpectHello {
 
 impl ExpectInitiate {
     /// INITIATE = `%d8 "INITIATE" cookie(96) nonce(8) Box[C + vouch + metadata](C'->S')`,
-    /// vouch = `nonce(16) Box[C' + S](C->S')`.
+    /// vouch = `nonce(16) Box[C' + S](C->S')`. The metadata's Socket-Type must be compatible
+    /// with `ours` (libzmq checks it as it reads INITIATE, before ZAP and READY).
     fn handle(
         mut self,
         cmd: Command,
         keys: &ServerKeys,
+        ours: SocketType,
         max_properties: usize,
         now: Instant,
     ) -> Result<Initiated, Error> {
@@ -382,6 +391,7 @@ impl ExpectInitiate {
             return Err(ProtocolError::KeyExchange.into());
         }
         let peer = Metadata::decode(plain.freeze().slice(128..), max_properties)?;
+        check_peer_socket_type(ours, &peer)?;
         self.received.commit(n);
         Ok(Initiated {
             session,
@@ -436,7 +446,8 @@ impl CurveServer {
                 Ok(next)
             }
             State::ExpectInitiate(step) => {
-                let initiated = step.handle(cmd, &self.keys, self.max_properties, now)?;
+                let initiated =
+                    step.handle(cmd, &self.keys, self.socket_type, self.max_properties, now)?;
                 if self.ask_zap {
                     self.auth_request = Some(AuthRequest {
                         domain: String::new(),

@@ -21,6 +21,7 @@ fn ephemerals(transient: [u8; 32]) -> CurveTestEphemerals {
 
 fn ctx(socket_type: SocketType) -> HandshakeContext {
     HandshakeContext {
+        socket_type,
         local_metadata: Metadata::new()
             .with("Socket-Type", socket_type.as_str().as_bytes().to_vec())
             .unwrap(),

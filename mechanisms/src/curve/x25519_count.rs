@@ -87,6 +87,7 @@ fn on<T>(tally: &Tally, f: impl FnOnce() -> T) -> T {
 
 fn ctx(ours: SocketType, peer_as_server: bool) -> HandshakeContext {
     HandshakeContext {
+        socket_type: ours,
         local_metadata: Metadata::new()
             .with("Socket-Type", ours.as_str().as_bytes().to_vec())
             .unwrap(),
