@@ -12,6 +12,7 @@ use zmtp_core::testing::{End, Pair};
 use zmtp_core::{Error, Event, Session, SessionConfig, SocketType};
 use zmtp_mechanisms::{
     CurveClientConfig, CurveKeyPair, CurvePublicKey, CurveSecretKey, CurveServerConfig,
+    CurveTestEphemerals,
 };
 
 /// Octets of a ZMTP 3.x greeting.
@@ -38,6 +39,18 @@ pub fn server_keys() -> CurveKeyPair {
 pub fn client_keys() -> CurveKeyPair {
     static KEYS: OnceLock<CurveKeyPair> = OnceLock::new();
     KEYS.get_or_init(|| keypair(0xC1)).clone()
+}
+
+/// Fixed "random" values for the testing-only fixed-ephemeral configs: the transient secret is
+/// [`keypair`]`(seed)`'s, the nonces and cookie key are derived from `seed`.
+pub fn ephemerals(seed: u8) -> CurveTestEphemerals {
+    CurveTestEphemerals {
+        transient_secret: *keypair(seed).secret.expose(),
+        cookie_key: [seed ^ 0x11; 32],
+        welcome_nonce: [seed ^ 0x22; 16],
+        cookie_nonce: [seed ^ 0x33; 16],
+        vouch_nonce: [seed ^ 0x44; 16],
+    }
 }
 
 /// CURVE session configurations: a client pinned to `server.public`, and the server.
