@@ -637,8 +637,12 @@ impl Socket {
                 }
                 SocketType::Req => {
                     let mut req = self.req.lock().await;
-                    // Only the reply from the peer we asked, with an empty delimiter, counts.
-                    if req.awaiting != Some(peer) || parts.first().is_none_or(|d| !d.is_empty()) {
+                    // Only the reply from the peer we asked, with an empty delimiter and a body
+                    // after it, counts (libzmq drops a delimiter with nothing after it too).
+                    if req.awaiting != Some(peer)
+                        || parts.len() < 2
+                        || parts.first().is_none_or(|d| !d.is_empty())
+                    {
                         continue;
                     }
                     req.awaiting = None;
@@ -648,6 +652,9 @@ impl Socket {
                     let Some(split) = parts.iter().position(|p| p.is_empty()) else {
                         continue; // no delimiter: not a request
                     };
+                    if split + 1 == parts.len() {
+                        continue; // a delimiter with no body after it: malformed, as in libzmq
+                    }
                     let body = parts.split_off(split + 1);
                     self.rep.lock().await.replying = Some((peer, parts));
                     parts = body;
