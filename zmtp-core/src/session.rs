@@ -305,8 +305,9 @@ impl Session {
         if self.tx.is_empty() {
             if let Phase::Traffic(t) = &mut self.phase {
                 if let Some(context) = t.pong_due.take() {
-                    let sealed =
-                        t.codec.seal(Frame::command(command::encode_pong(&context)), &mut self.tx);
+                    let sealed = t
+                        .codec
+                        .seal(Frame::command(command::encode_pong(&context)), &mut self.tx);
                     if let Err(e) = sealed {
                         self.phase = Phase::Failed(e);
                     }
@@ -661,7 +662,8 @@ impl Session {
 
 /// Properties that only the local side establishes (ZMTP property names ignore case).
 fn is_local_only_property(name: &str) -> bool {
-    name.eq_ignore_ascii_case(metadata::USER_ID) || name.eq_ignore_ascii_case(metadata::PEER_ADDRESS)
+    name.eq_ignore_ascii_case(metadata::USER_ID)
+        || name.eq_ignore_ascii_case(metadata::PEER_ADDRESS)
 }
 
 /// The IP part of `ip:port` or `[v6]:port`, as ZAP wants it.
