@@ -98,6 +98,10 @@ async fn row1_a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
         sent
     })
     .await;
+    eprintln!(
+        "PING flood: {sent} PINGs in 2 s, peak heap growth {} KiB",
+        growth / 1024
+    );
     assert!(sent > 100_000, "the flood got through ({sent} PINGs)");
     assert!(
         growth < 8 * MIB,
@@ -132,6 +136,11 @@ async fn row2_data_sent_to_pub_or_push_is_not_kept() {
         })
         .await;
         let held = heap().saturating_sub(baseline);
+        eprintln!(
+            "{server_type:?} inbound flood: 64 x 1 MiB, peak heap growth {} KiB, held after {} KiB",
+            growth / 1024,
+            held / 1024
+        );
         assert!(
             held < 4 * MIB,
             "{server_type:?} holds {} KiB after 64 MiB of inbound data",
@@ -254,6 +263,10 @@ async fn row4_announced_lengths_reserve_nothing_until_the_bytes_arrive() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     })
     .await;
+    eprintln!(
+        "8 headers announcing 256 MiB: peak heap growth {} KiB",
+        growth / 1024
+    );
     assert!(
         growth < 8 * MIB,
         "8 headers of 256 MiB grew the heap by {} KiB",
