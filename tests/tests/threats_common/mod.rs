@@ -408,10 +408,21 @@ pub fn session(config: &Arc<SessionConfig>, now: Instant) -> Session {
     Session::new(Arc::clone(config), "127.0.0.1:40000", now)
 }
 
-/// Feeds `bytes` to `session`, returning the events it produced and its error, if any.
+/// Feeds `bytes` to `session`, returning the events it produced and its error, if any. What the
+/// session leaves unconsumed (a partial frame) is dropped: use [`feed_with`] to go on later.
 pub fn feed(session: &mut Session, bytes: &[u8], now: Instant) -> (Vec<Event>, Option<Error>) {
-    let mut inbox = BytesMut::from(bytes);
-    let r = session.handle_input(&mut inbox, now);
+    feed_with(session, &mut BytesMut::new(), bytes, now)
+}
+
+/// Like [`feed`], keeping what the session leaves unconsumed in `inbox` for the next call.
+pub fn feed_with(
+    session: &mut Session,
+    inbox: &mut BytesMut,
+    bytes: &[u8],
+    now: Instant,
+) -> (Vec<Event>, Option<Error>) {
+    inbox.extend_from_slice(bytes);
+    let r = session.handle_input(inbox, now);
     let mut events = Vec::new();
     while let Some(ev) = session.poll_event() {
         events.push(ev);
