@@ -434,3 +434,72 @@ pub fn feed_with(
 pub fn public_from(bytes: &[u8]) -> CurvePublicKey {
     CurvePublicKey::from_bytes(bytes.try_into().unwrap()).unwrap()
 }
+
+/// The attacker's own NaCl primitives, as CurveZMQ uses them (X25519, HSalsa20, XSalsa20-Poly1305
+/// with the tag first), built from the crates the workspace already uses, not from the library
+/// under test.
+pub mod nacl {
+    use crypto_secretbox::aead::generic_array::GenericArray;
+    use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+    use crypto_secretbox::{Kdf, XSalsa20Poly1305};
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+
+    /// X25519(`secret`, `public`), the secret clamped (RFC 7748).
+    pub fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+        MontgomeryPoint(*public).mul_clamped(*secret).to_bytes()
+    }
+
+    /// X25519(`secret`, 9): the public key of `secret`.
+    pub fn public_key(secret: &[u8; 32]) -> [u8; 32] {
+        MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
+    }
+
+    /// `crypto_box_beforenm`: HSalsa20 of the X25519 shared secret, with a zero nonce.
+    pub fn box_key(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+        hsalsa20(&x25519(secret, public))
+    }
+
+    /// HSalsa20(`key`, 16 zero octets).
+    pub fn hsalsa20(key: &[u8; 32]) -> [u8; 32] {
+        <XSalsa20Poly1305 as Kdf>::kdf(GenericArray::from_slice(key), &GenericArray::default())
+            .into()
+    }
+
+    /// Opens `tag` + `ciphertext` under `key` and `nonce`; `None` when the tag does not verify.
+    pub fn open(
+        key: &[u8; 32],
+        nonce: &[u8; 24],
+        tag: &[u8],
+        ciphertext: &[u8],
+    ) -> Option<Vec<u8>> {
+        let mut buf = ciphertext.to_vec();
+        XSalsa20Poly1305::new(GenericArray::from_slice(key))
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(nonce),
+                b"",
+                &mut buf,
+                GenericArray::from_slice(tag),
+            )
+            .ok()?;
+        Some(buf)
+    }
+
+    /// Seals `plaintext` under `key` and `nonce`: the 16-octet tag, then the ciphertext.
+    pub fn seal(key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
+        let mut buf = plaintext.to_vec();
+        let tag = XSalsa20Poly1305::new(GenericArray::from_slice(key))
+            .encrypt_in_place_detached(GenericArray::from_slice(nonce), b"", &mut buf)
+            .expect("sealing never fails");
+        let mut out = tag.to_vec();
+        out.extend_from_slice(&buf);
+        out
+    }
+
+    /// A 24-octet nonce: a prefix then the rest.
+    pub fn nonce(prefix: &[u8], rest: &[u8]) -> [u8; 24] {
+        let mut n = [0u8; 24];
+        n[..prefix.len()].copy_from_slice(prefix);
+        n[prefix.len()..].copy_from_slice(rest);
+        n
+    }
+}
