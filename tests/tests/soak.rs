@@ -6,8 +6,9 @@
 //! - PUSH/PULL, the PULL killed: the PUSH keeps sending and reconnects. Nothing is duplicated and
 //!   order is kept (the sequence numbers received only increase); what sat in the dead
 //!   connection's queues is lost, so a gap may open only at the first message of a new PULL,
-//!   and from then on every message arrives (no gap inside one PULL's life, the last one
-//!   received).
+//!   and from then on every message arrives (no gap inside one PULL's life). The PUSH sends
+//!   until the receiver has seen number `ZMTP_SOAK_MESSAGES - 1` (or beyond), and the last
+//!   tenth runs without kills.
 //! - DEALER/ROUTER, the ROUTER killed: the ROUTER echoes each request, the DEALER keeps a window
 //!   of requests in flight and sends again any that got no reply in time (at least once). Every
 //!   sequence number gets a reply, a second reply for the same number is never accepted, and the
@@ -239,12 +240,12 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
     let sender = {
         let (done, push) = (done.clone(), push.clone());
         tokio::spawn(async move {
-            for seq in 0..n {
-                push.send(seq.to_be_bytes().to_vec()).await.unwrap();
-            }
-            // Keep the connection (and what is queued on it) until everything is counted.
+            // Past `n` too, until told to stop: what the PUSH queued for a killed PULL may
+            // include the last numbers, and the run needs traffic after every restart.
+            let mut seq = 0u64;
             while !done.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                push.send(seq.to_be_bytes().to_vec()).await.unwrap();
+                seq += 1;
             }
         })
     };
@@ -288,7 +289,7 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
         last = Some(seq);
         received += 1;
         restarts.messages += 1;
-        if seq == n - 1 {
+        if seq >= n - 1 {
             break;
         }
         // The last tenth runs without kills, so the run ends with everything after the last
@@ -303,23 +304,30 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
     }
     let elapsed = started.elapsed();
     done.store(true, Ordering::Relaxed);
-    sender.await.unwrap();
-    let lost = n - received;
+    sender.abort(); // it may wait in `send` for the PULL, which no longer reads
+    let covered = last.unwrap() + 1;
+    let lost = covered - received;
     let (first, last_rss) = restarts.check_rss_samples();
     eprintln!(
-        "soak PUSH/PULL (CURVE): {n} messages, {} restarts of the PULL, {lost} lost (at each \
+        "soak PUSH/PULL (CURVE): {covered} messages, {received} received, {} restarts of the PULL, {lost} lost (at each \
          restart: {:?}), 0 duplicated, 0 out of order, {elapsed:.1?}, {:.0} msg/s, slowest \
          rebind {:?}, RSS {} -> {} MiB",
         restarts.count,
         &gaps[1..],
-        n as f64 / elapsed.as_secs_f64(),
+        covered as f64 / elapsed.as_secs_f64(),
         restarts.rebind,
         first / MIB,
         last_rss / MIB,
     );
     assert_eq!(lost, gaps.iter().sum::<u64>());
     assert_eq!(gaps[0], 0, "nothing is lost before the first kill");
-    assert!(restarts.count >= 3, "{} restarts", restarts.count);
+    // Each restart loses what the queues and socket buffers held (10,000-16,000 messages here),
+    // so a short run (below 100,000 messages) may see fewer than 3.
+    assert!(
+        restarts.count >= if n >= 100_000 { 3 } else { 1 },
+        "{} restarts",
+        restarts.count
+    );
     restarts.check_rss("PUSH/PULL");
 }
 
