@@ -7,7 +7,7 @@
 //! subscriptions or subscribers. Each subscriber's share is bounded (count and octets) before
 //! anything is stored, so a peer sending SUBSCRIBEs cannot grow the index past its limits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 
 use bytes::Bytes;
@@ -25,9 +25,11 @@ pub enum SubscriptionMode {
     Counted,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug, Default)]
 struct Usage {
-    topics: usize,
+    /// The subscriber's topics (sharing the index's copies), so that removing a subscriber
+    /// visits only its own topics.
+    topics: HashSet<Bytes>,
     octets: u64,
 }
 
@@ -67,15 +69,18 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
             }
             return Ok(false);
         }
-        let usage = self.usage.get(&who).copied().unwrap_or_default();
-        if usage.topics >= self.max_topics {
+        let (held, octets_held) = self
+            .usage
+            .get(&who)
+            .map_or((0, 0), |u| (u.topics.len(), u.octets));
+        if held >= self.max_topics {
             return Err(Error::LimitExceeded {
                 what: Limit::Subscriptions,
                 limit: self.max_topics as u64,
-                actual: usage.topics as u64 + 1,
+                actual: held as u64 + 1,
             });
         }
-        let octets = usage.octets + topic.len() as u64;
+        let octets = octets_held + topic.len() as u64;
         if octets > self.max_octets {
             return Err(Error::LimitExceeded {
                 what: Limit::SubscriptionOctets,
@@ -83,23 +88,21 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
                 actual: octets,
             });
         }
-        let subscribers = match self.topics.get_mut(topic) {
-            Some(s) => s,
+        let key = match self.topics.get_key_value(topic) {
+            Some((key, _)) => key.clone(),
             None => {
+                let key = Bytes::copy_from_slice(topic);
                 *self.lengths.entry(topic.len()).or_insert(0) += 1;
-                self.topics
-                    .entry(Bytes::copy_from_slice(topic))
-                    .or_default()
+                self.topics.insert(key.clone(), HashMap::new());
+                key
             }
         };
-        subscribers.insert(who, 1);
-        self.usage.insert(
-            who,
-            Usage {
-                topics: usage.topics + 1,
-                octets,
-            },
-        );
+        if let Some(subscribers) = self.topics.get_mut(&key) {
+            subscribers.insert(who, 1);
+        }
+        let usage = self.usage.entry(who).or_default();
+        usage.topics.insert(key);
+        usage.octets = octets;
         Ok(true)
     }
 
@@ -122,29 +125,29 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
             self.forget_length(topic.len());
         }
         if let Some(usage) = self.usage.get_mut(&who) {
-            usage.topics -= 1;
+            usage.topics.remove(topic);
             usage.octets -= topic.len() as u64;
-            if usage.topics == 0 {
+            if usage.topics.is_empty() {
                 self.usage.remove(&who);
             }
         }
         true
     }
 
-    /// Removes every subscription of `who` (a peer went away).
+    /// Removes every subscription of `who` (a peer went away), visiting only its own topics.
     pub fn remove(&mut self, who: P) {
-        if self.usage.remove(&who).is_none() {
+        let Some(usage) = self.usage.remove(&who) else {
             return;
-        }
-        let mut emptied = Vec::new();
-        for (topic, subscribers) in self.topics.iter_mut() {
-            if subscribers.remove(&who).is_some() && subscribers.is_empty() {
-                emptied.push(topic.clone());
+        };
+        for topic in usage.topics {
+            let emptied = self.topics.get_mut(&topic).is_some_and(|subscribers| {
+                subscribers.remove(&who);
+                subscribers.is_empty()
+            });
+            if emptied {
+                self.topics.remove(&topic);
+                self.forget_length(topic.len());
             }
-        }
-        for topic in emptied {
-            self.topics.remove(&topic);
-            self.forget_length(topic.len());
         }
     }
 
@@ -201,7 +204,7 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
 
     /// How many distinct topics `who` subscribes to.
     pub fn topics_of(&self, who: P) -> usize {
-        self.usage.get(&who).map_or(0, |u| u.topics)
+        self.usage.get(&who).map_or(0, |u| u.topics.len())
     }
 
     /// Number of distinct topics in the index.
