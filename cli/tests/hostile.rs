@@ -120,6 +120,28 @@ fn recv_args(ep: &str) -> Vec<&str> {
     vec!["recv", "--bind", ep, "--type", "PULL", "--count", "1"]
 }
 
+/// `zmtp send ... hello` to `ep` succeeds, and the one-message receiver prints it and exits 0.
+fn send_hello_through(ep: &str, extra: &[&str], receiver: &mut Proc) {
+    let mut args = vec![
+        "send",
+        "--connect",
+        ep,
+        "--type",
+        "PUSH",
+        "--timeout-ms",
+        "10000",
+    ];
+    args.extend_from_slice(extra);
+    args.push("hello");
+    let sent = run_within(&args, T).expect("zmtp send finishes");
+    assert!(sent.status.success(), "send: {sent:?}");
+    let received = receiver
+        .wait_within(T)
+        .expect("zmtp recv ends after one message");
+    assert!(received.status.success(), "recv: {received:?}");
+    assert_eq!(received.stdout, "hello\n", "recv: {received:?}");
+}
+
 #[test]
 fn row6_an_http_request_to_recv_bind_does_not_end_it_and_the_next_client_is_served() {
     let port = free_port();
@@ -132,26 +154,7 @@ fn row6_an_http_request_to_recv_bind_does_not_end_it_and_the_next_client_is_serv
         receiver.running(),
         "zmtp recv --bind exited after an HTTP request and garbage greetings"
     );
-    let sent = run_within(
-        &[
-            "send",
-            "--connect",
-            &ep,
-            "--type",
-            "PUSH",
-            "--timeout-ms",
-            "10000",
-            "hello",
-        ],
-        T,
-    )
-    .expect("zmtp send finishes");
-    assert!(sent.status.success(), "send: {sent:?}");
-    let received = receiver
-        .wait_within(T)
-        .expect("zmtp recv ends after one message");
-    assert!(received.status.success(), "recv: {received:?}");
-    assert_eq!(received.stdout, "hello\n", "recv: {received:?}");
+    send_hello_through(&ep, &[], &mut receiver);
 }
 
 #[test]
@@ -199,28 +202,7 @@ fn row6_a_curve_server_outlives_garbage_and_a_wrong_server_key_and_serves_the_ri
         "zmtp recv --curve-server exited after garbage and a wrong key"
     );
 
-    let sent = run_within(
-        &[
-            "send",
-            "--connect",
-            &ep,
-            "--type",
-            "PUSH",
-            "--timeout-ms",
-            "10000",
-            "--curve-serverkey",
-            SERVER_PUBLIC,
-            "hello",
-        ],
-        T,
-    )
-    .expect("zmtp send finishes");
-    assert!(sent.status.success(), "send: {sent:?}");
-    let received = receiver
-        .wait_within(T)
-        .expect("zmtp recv ends after one message");
-    assert!(received.status.success(), "recv: {received:?}");
-    assert_eq!(received.stdout, "hello\n", "recv: {received:?}");
+    send_hello_through(&ep, &["--curve-serverkey", SERVER_PUBLIC], &mut receiver);
 }
 
 /// The other direction: `zmtp send --connect` to a "server" that answers every connection with

@@ -162,7 +162,7 @@ async fn row3_ten_thousand_half_open_connections_are_bounded_and_a_client_still_
     let to = addr_of(&ep);
     let baseline = heap();
     let t_open = Instant::now();
-    let (mut attackers, growth) = peak_during(baseline, async {
+    let (attackers, growth) = peak_during(baseline, async {
         let mut attackers = Vec::new();
         // 10,000 connections from 10,000 source addresses (one each, under the per-address cap),
         // opened one after the other as fast as the server accepts them.
@@ -199,21 +199,11 @@ async fn row3_ten_thousand_half_open_connections_are_bounded_and_a_client_still_
     legitimate_client_is_served(&server, &ep).await;
     eprintln!("legitimate client served in {:?}", t_legit.elapsed());
     // The oldest were closed to make room: all but at most `max_handshakes` see EOF.
-    let checks: Vec<_> = attackers
-        .drain(..)
-        .map(|mut a| {
-            tokio::spawn(async move { closed_within(&mut a, Duration::from_millis(500)).await })
-        })
-        .collect();
-    let mut closed = 0;
-    for c in checks {
-        closed += usize::from(c.await.unwrap());
-    }
+    let closed = count_closed(attackers, Duration::from_millis(500)).await;
     assert!(
         closed >= 10_000 - max_total,
         "{closed} of 10,000 half-open connections were closed"
     );
-    drop(attackers);
     eprintln!("closures checked at {:?}", t_open.elapsed());
 
     // One address gets at most `max_per` handshakes; its next connection is closed at once.

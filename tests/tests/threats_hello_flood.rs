@@ -219,7 +219,7 @@ async fn a_flood_of_valid_hellos_costs_bounded_heap_and_a_curve_client_still_get
     };
 
     let (legit_time, opened_when_served, client) = legit.await.unwrap();
-    let mut streams = flood.await.unwrap();
+    let streams = flood.await.unwrap();
     let flood_time = t_flood.elapsed();
     // Let the server finish the HELLOs still in its input before the last samples.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -260,16 +260,7 @@ async fn a_flood_of_valid_hellos_costs_bounded_heap_and_a_curve_client_still_get
     );
 
     // The oldest were closed to make room: all but at most `max_handshakes` see EOF.
-    let checks: Vec<_> = streams
-        .drain(..)
-        .map(|mut a| {
-            tokio::spawn(async move { closed_within(&mut a, Duration::from_millis(500)).await })
-        })
-        .collect();
-    let mut closed = 0;
-    for c in checks {
-        closed += usize::from(c.await.unwrap());
-    }
+    let closed = count_closed(streams, Duration::from_millis(500)).await;
     assert!(
         closed >= n - max_total,
         "{closed} of {n} silent HELLO connections were closed"

@@ -12,14 +12,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use threats_common::{
-    client_keys, curve_configs, ephemerals, feed, seen, server_keys, session, split_stream,
-    take_output, Capture, Dir, Link, Seen, WireFrame, GREETING_LEN,
+    client_keys, curve_configs, feed, fixed_configs, seen, server_keys, session, split_stream,
+    take_output, Capture, Dir, Link, Seen, WireFrame, GREETING_LEN, HEARTBEAT,
 };
 use zmtp_core::testing::Pair;
 use zmtp_core::{Error, MechanismConfig, ProtocolError, Session, SessionConfig, SocketType};
-use zmtp_mechanisms::{CurveClientConfig, CurveServerConfig};
-
-const HEARTBEAT: Duration = Duration::from_secs(1);
+use zmtp_mechanisms::CurveServerConfig;
 
 fn invalid_sequence() -> Option<Error> {
     Some(Error::Protocol(ProtocolError::InvalidSequence))
@@ -30,25 +28,6 @@ fn cryptographic() -> Option<Error> {
 }
 
 // ---- One recorded session, replayed with frames repeated, swapped or dropped ----
-
-/// XSUB client with heartbeats, XPUB server, with fixed ephemerals: the recording is the same on
-/// every run, so a fresh session fed an edited recording meets exactly the honest peer's octets.
-fn fixed_configs() -> (Arc<SessionConfig>, Arc<SessionConfig>) {
-    let (ck, sk) = (client_keys(), server_keys());
-    let c = CurveClientConfig::with_fixed_ephemerals_for_testing_only(
-        ck.secret.clone(),
-        sk.public,
-        ephemerals(0x0C),
-    );
-    let s = CurveServerConfig::with_fixed_ephemerals_for_testing_only(
-        sk.secret.clone(),
-        ephemerals(0x05),
-    );
-    let mut c = SessionConfig::new(SocketType::Xsub, Arc::new(c));
-    c.heartbeat.interval = Some(HEARTBEAT);
-    let s = SessionConfig::new(SocketType::Xpub, Arc::new(s));
-    (Arc::new(c), Arc::new(s))
-}
 
 /// A unit of traffic: the frames of one message or command, and what the receiver makes of it.
 #[derive(Clone, Debug)]

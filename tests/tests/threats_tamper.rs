@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use threats_common::{
-    client_keys, curve_configs, feed, keypair, seen, server_keys, session, split_stream,
-    take_output, Capture, Dir, Link, Seen, Trace, WireFrame, GREETING_LEN,
+    client_keys, curve_configs, feed, fixed_configs, seen, server_keys, session, split_stream,
+    take_output, Capture, Dir, Link, Seen, Trace, WireFrame, GREETING_LEN, HEARTBEAT,
 };
 use zmtp_core::testing::Pair;
 use zmtp_core::wire::command::{encode_pong, Ping};
@@ -32,38 +32,7 @@ use zmtp_core::{
     Command, Error, Frame, Greeting, HandshakeContext, MechanismConfig, MechanismName,
     MessageCodec, Metadata, ProtocolError, SessionConfig, SocketType, TransmitQueue,
 };
-use zmtp_mechanisms::{CurveClientConfig, CurveServerConfig, CurveTestEphemerals};
-
-const HEARTBEAT: Duration = Duration::from_secs(1);
-
-fn ephemerals(seed: u8) -> CurveTestEphemerals {
-    CurveTestEphemerals {
-        transient_secret: *keypair(seed).secret.expose(),
-        cookie_key: [seed ^ 0x11; 32],
-        welcome_nonce: [seed ^ 0x22; 16],
-        cookie_nonce: [seed ^ 0x33; 16],
-        vouch_nonce: [seed ^ 0x44; 16],
-    }
-}
-
-/// XSUB client (it sends SUBSCRIBE and heartbeats), XPUB server (it delivers subscriptions),
-/// with fixed ephemerals: every run of the scenario writes the same octets.
-fn fixed_configs() -> (Arc<SessionConfig>, Arc<SessionConfig>) {
-    let (ck, sk) = (client_keys(), server_keys());
-    let c = CurveClientConfig::with_fixed_ephemerals_for_testing_only(
-        ck.secret.clone(),
-        sk.public,
-        ephemerals(0x0C),
-    );
-    let s = CurveServerConfig::with_fixed_ephemerals_for_testing_only(
-        sk.secret.clone(),
-        ephemerals(0x05),
-    );
-    let mut c = SessionConfig::new(SocketType::Xsub, Arc::new(c));
-    c.heartbeat.interval = Some(HEARTBEAT);
-    let s = SessionConfig::new(SocketType::Xpub, Arc::new(s));
-    (Arc::new(c), Arc::new(s))
-}
+use zmtp_mechanisms::{CurveClientConfig, CurveServerConfig};
 
 /// A full session: handshake, a subscription and a two-part message from the client, a PING
 /// from the client answered by a PONG, a two-part message from the server.

@@ -125,6 +125,19 @@ pub async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
     .is_ok()
 }
 
+/// How many of `streams` the peer closes within `wait`, all watched at once.
+pub async fn count_closed(streams: Vec<TcpStream>, wait: Duration) -> usize {
+    let checks: Vec<_> = streams
+        .into_iter()
+        .map(|mut s| tokio::spawn(async move { closed_within(&mut s, wait).await }))
+        .collect();
+    let mut closed = 0;
+    for c in checks {
+        closed += usize::from(c.await.unwrap_or(false));
+    }
+    closed
+}
+
 /// `tcp://127.0.0.1:port` → the socket address.
 pub fn addr_of(endpoint: &str) -> SocketAddr {
     endpoint

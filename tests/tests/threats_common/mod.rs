@@ -53,6 +53,29 @@ pub fn ephemerals(seed: u8) -> CurveTestEphemerals {
     }
 }
 
+/// The heartbeat interval of [`fixed_configs`]' client.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// XSUB client (it sends SUBSCRIBE and heartbeats every [`HEARTBEAT`]), XPUB server (it delivers
+/// subscriptions), with fixed ephemerals: every run writes the same octets, so a fresh session
+/// fed an edited recording meets exactly the honest peer's octets.
+pub fn fixed_configs() -> (Arc<SessionConfig>, Arc<SessionConfig>) {
+    let (ck, sk) = (client_keys(), server_keys());
+    let c = CurveClientConfig::with_fixed_ephemerals_for_testing_only(
+        ck.secret.clone(),
+        sk.public,
+        ephemerals(0x0C),
+    );
+    let s = CurveServerConfig::with_fixed_ephemerals_for_testing_only(
+        sk.secret.clone(),
+        ephemerals(0x05),
+    );
+    let mut c = SessionConfig::new(SocketType::Xsub, Arc::new(c));
+    c.heartbeat.interval = Some(HEARTBEAT);
+    let s = SessionConfig::new(SocketType::Xpub, Arc::new(s));
+    (Arc::new(c), Arc::new(s))
+}
+
 /// CURVE session configurations: a client pinned to `server.public`, and the server.
 pub fn curve_configs(
     client: &CurveKeyPair,
