@@ -1,0 +1,360 @@
+//! XSalsa20-Poly1305 — NaCl's `crypto_secretbox` — sealing and opening in place with a detached
+//! 16-octet tag, with the Salsa20 keystream computed by the fastest backend the CPU offers.
+//!
+//! # The construction
+//!
+//! For a 32-octet key `k` and a 24-octet nonce `n`: the subkey is `HSalsa20(k, n[0..16])`; the
+//! stream is Salsa20/20 under the subkey with `n[16..24]` as its nonce, from block counter 0. The
+//! first 32 octets of block 0 are the Poly1305 one-time key; the message is XORed with the stream
+//! from octet 32 of block 0 on, and the tag is Poly1305 of the ciphertext under the one-time key.
+//! This is byte for byte what `crypto_secretbox_detached` and `crypto_secretbox_open_detached`
+//! compute (the tests compare every backend with RustCrypto's `crypto_secretbox`).
+//!
+//! Because the message starts at octet 32 of block 0, octet 32 of the message is octet 0 of block
+//! 1: the portable code computes block 0 (the one-time key and the first 32 octets of stream), and
+//! the rest of the message is block-aligned from counter 1, which is all a backend ever sees.
+//!
+//! # Backends
+//!
+//! | [`Backend`] | Keystream | Needs |
+//! |---|---|---|
+//! | `Portable` | one 64-octet block at a time on `u32` words | nothing |
+//! | `Avx2` | 8 blocks at a time, one state word of 8 counters per 256-bit register | `avx2` |
+//! | `Avx512` | 16 blocks at a time in 512-bit registers, native rotations | `avx512f` and `avx2` |
+//!
+//! The SIMD backends hand a tail shorter than three blocks to the portable code, and a longer
+//! tail to one more SIMD batch computed over a zeroed stack buffer (wiped after use); `Avx512`
+//! hands anything shorter than 16 blocks to `Avx2`. A key uses [`Backend::selected`] unless made
+//! with [`XSalsa20Poly1305Key::with_backend`]:
+//!
+//! - Without the environment variable `ZMTP_SALSA_BACKEND`, [`Backend::detect`]: the fastest
+//!   backend whose CPU features `is_x86_feature_detected!` reports.
+//! - With `ZMTP_SALSA_BACKEND=portable`, `avx2` or `avx512`, that backend if it is available.
+//!   Any other value, or a backend this CPU lacks, gives [`Backend::detect`]'s choice, silently:
+//!   the variable is a tuning and testing knob, never a reason to fail or to log. It is read once
+//!   per process.
+//!
+//! Every SIMD function re-checks its CPU feature (a cached load) before it runs, so even a
+//! mistaken [`Backend`] value could never execute an instruction the CPU lacks.
+//!
+//! # Poly1305
+//!
+//! The MAC is RustCrypto's `poly1305` crate (0.8), not ours: it selects its own AVX2 backend at
+//! run time (through `cpufeatures`) and falls back to a portable one, it is the same code
+//! `crypto_secretbox` uses (so the differential tests compare only our stream cipher), and its
+//! state is zeroized on drop with its `zeroize` feature. Tags are compared with `subtle`.
+//!
+//! # Safety
+//!
+//! Unsafe code is denied in the crate and allowed only in `avx2.rs` and `avx512.rs`, for calling
+//! `#[target_feature]` functions after run-time detection and for unaligned loads and stores on
+//! bounds-checked slices. Every unsafe block says why it is sound.
+//!
+//! # Tests
+//!
+//! Specification vectors for the quarter-round, the Salsa20 hash and HSalsa20 (NaCl's `core1`
+//! and `core2`); HSalsa20 against `crypto_secretbox::Kdf`; every available backend against
+//! `crypto_secretbox::XSalsa20Poly1305` over random keys, nonces, lengths 0..=4096 and unaligned
+//! buffers (property tests), with tampered tags and ciphertexts refused and the buffer left alone;
+//! each backend run by name; and the `ZMTP_SALSA_BACKEND` parser. A fuzz target
+//! (`fuzz/fuzz_targets/salsa_backends.rs`) drives [`fuzzing::backends_agree`] (with the `fuzzing`
+//! feature).
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use poly1305::universal_hash::KeyInit;
+use poly1305::Poly1305;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+mod portable;
+
+pub use portable::{hsalsa20, salsa20_core};
+
+/// The environment variable that can force a [`Backend`] (see [`Backend::selected`]).
+pub const BACKEND_ENV: &str = "ZMTP_SALSA_BACKEND";
+
+/// Who computes the Salsa20 keystream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// One block at a time on `u32` words; runs everywhere.
+    Portable,
+    /// Eight blocks at a time with AVX2 (x86_64).
+    Avx2,
+    /// Sixteen blocks at a time with AVX-512F (x86_64).
+    Avx512,
+}
+
+impl Backend {
+    /// Every backend, slowest first.
+    pub const ALL: [Backend; 3] = [Backend::Portable, Backend::Avx2, Backend::Avx512];
+
+    /// Whether this CPU can run the backend (detected at run time).
+    pub fn is_available(self) -> bool {
+        match self {
+            Backend::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx2")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx2 | Backend::Avx512 => false,
+        }
+    }
+
+    /// The backends this CPU can run, slowest first (`Portable` always).
+    pub fn available() -> Vec<Backend> {
+        Backend::ALL
+            .into_iter()
+            .filter(|b| b.is_available())
+            .collect()
+    }
+
+    /// The fastest backend this CPU can run.
+    pub fn detect() -> Backend {
+        Backend::ALL
+            .into_iter()
+            .rev()
+            .find(|b| b.is_available())
+            .unwrap_or(Backend::Portable)
+    }
+
+    /// The backend named by a `ZMTP_SALSA_BACKEND` value: `portable`, `avx2` or `avx512` (ASCII
+    /// case and surrounding white space ignored); `None` for anything else.
+    pub fn parse(name: &str) -> Option<Backend> {
+        let name = name.trim();
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The rule for an optional `ZMTP_SALSA_BACKEND` value: the named backend if it parses and
+    /// is available, else [`Backend::detect`].
+    pub fn choose(forced: Option<&str>) -> Backend {
+        forced
+            .and_then(Backend::parse)
+            .filter(|b| b.is_available())
+            .unwrap_or_else(Backend::detect)
+    }
+
+    /// The process-wide default: [`Backend::choose`] applied to `ZMTP_SALSA_BACKEND`, read once.
+    pub fn selected() -> Backend {
+        static SELECTED: OnceLock<Backend> = OnceLock::new();
+        *SELECTED.get_or_init(|| Backend::choose(std::env::var(BACKEND_ENV).ok().as_deref()))
+    }
+
+    /// The backend's name, as `ZMTP_SALSA_BACKEND` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Portable => "portable",
+            Backend::Avx2 => "avx2",
+            Backend::Avx512 => "avx512",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// [`XSalsa20Poly1305Key::with_backend`] was asked for a backend this CPU cannot run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendUnavailable(pub Backend);
+
+impl fmt::Display for BackendUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the {} Salsa20 backend is not available on this CPU",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BackendUnavailable {}
+
+/// The tag did not match: the box was not sealed with this key and nonce, or was altered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenError;
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("XSalsa20-Poly1305 authentication failed")
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// A 32-octet XSalsa20-Poly1305 key and the backend that runs it. The key is wiped on drop and
+/// never printed.
+#[derive(Clone)]
+pub struct XSalsa20Poly1305Key {
+    key: [u8; 32],
+    backend: Backend,
+}
+
+impl fmt::Debug for XSalsa20Poly1305Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XSalsa20Poly1305Key")
+            .field("key", &"<redacted>")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Drop for XSalsa20Poly1305Key {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
+impl XSalsa20Poly1305Key {
+    /// A key run by [`Backend::selected`].
+    pub fn new(key: &[u8; 32]) -> Self {
+        XSalsa20Poly1305Key {
+            key: *key,
+            backend: Backend::selected(),
+        }
+    }
+
+    /// A key run by `backend`, if this CPU can run it (for tests and benchmarks).
+    pub fn with_backend(key: &[u8; 32], backend: Backend) -> Result<Self, BackendUnavailable> {
+        if !backend.is_available() {
+            return Err(BackendUnavailable(backend));
+        }
+        Ok(XSalsa20Poly1305Key { key: *key, backend })
+    }
+
+    /// The backend this key runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Encrypts `buf` in place under `nonce` and returns the Poly1305 tag (libsodium's
+    /// `crypto_secretbox_detached`).
+    pub fn seal_in_place_detached(&self, nonce: &[u8; 24], buf: &mut [u8]) -> [u8; 16] {
+        let stream = Stream::new(&self.key, nonce);
+        let (head, rest) = buf.split_at_mut(buf.len().min(32));
+        stream.xor_head(head);
+        xor_stream(self.backend, &stream.state, rest);
+        stream.tag(buf)
+    }
+
+    /// Checks `tag` against `buf` under `nonce` in constant time, then decrypts `buf` in place
+    /// (libsodium's `crypto_secretbox_open_detached`). On failure `buf` is unchanged.
+    pub fn open_in_place_detached(
+        &self,
+        nonce: &[u8; 24],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), OpenError> {
+        let stream = Stream::new(&self.key, nonce);
+        let expected = Zeroizing::new(stream.tag(buf));
+        if !bool::from(expected.ct_eq(tag)) {
+            return Err(OpenError);
+        }
+        let (head, rest) = buf.split_at_mut(buf.len().min(32));
+        stream.xor_head(head);
+        xor_stream(self.backend, &stream.state, rest);
+        Ok(())
+    }
+}
+
+/// One message's keystream: the Salsa20 state under the subkey, and block 0 (the one-time key,
+/// then the first 32 octets of stream). Both are wiped on drop.
+struct Stream {
+    state: [u32; 16],
+    block0: [u8; 64],
+}
+
+impl Stream {
+    fn new(key: &[u8; 32], nonce: &[u8; 24]) -> Self {
+        let (prefix, tail) = nonce.split_at(16);
+        let prefix: &[u8; 16] = prefix.try_into().expect("16 octets");
+        let tail: &[u8; 8] = tail.try_into().expect("8 octets");
+        let subkey = Zeroizing::new(hsalsa20(key, prefix));
+        let mut stream = Stream {
+            state: portable::state(&subkey, tail),
+            block0: [0u8; 64],
+        };
+        portable::block(&stream.state, 0, &mut stream.block0);
+        stream
+    }
+
+    /// XORs the message's first (up to 32) octets with octets 32.. of block 0.
+    fn xor_head(&self, head: &mut [u8]) {
+        for (b, k) in head.iter_mut().zip(&self.block0[32..]) {
+            *b ^= k;
+        }
+    }
+
+    /// Poly1305 of `ciphertext` under the one-time key.
+    fn tag(&self, ciphertext: &[u8]) -> [u8; 16] {
+        let otk: &[u8; 32] = self.block0[..32].try_into().expect("32 octets");
+        Poly1305::new(otk.into())
+            .compute_unpadded(ciphertext)
+            .into()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.state.zeroize();
+        self.block0.zeroize();
+    }
+}
+
+/// XORs `buf` with the stream of `state` from block 1 on.
+fn xor_stream(backend: Backend, state: &[u32; 16], buf: &mut [u8]) {
+    if buf.is_empty() {
+        return;
+    }
+    match backend {
+        Backend::Portable => portable::xor_blocks(state, 1, buf),
+        Backend::Avx2 | Backend::Avx512 => portable::xor_blocks(state, 1, buf),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_parse() {
+        assert_eq!(Backend::parse("portable"), Some(Backend::Portable));
+        assert_eq!(Backend::parse("AVX2"), Some(Backend::Avx2));
+        assert_eq!(Backend::parse(" avx512\n"), Some(Backend::Avx512));
+        assert_eq!(Backend::parse("avx"), None);
+        assert_eq!(Backend::parse(""), None);
+        assert_eq!(Backend::choose(None), Backend::detect());
+        assert_eq!(Backend::choose(Some("nonsense")), Backend::detect());
+        assert_eq!(Backend::choose(Some("portable")), Backend::Portable);
+        for b in Backend::ALL {
+            let expected = if b.is_available() {
+                b
+            } else {
+                Backend::detect()
+            };
+            assert_eq!(Backend::choose(Some(b.name())), expected);
+            assert_eq!(Backend::parse(&b.to_string()), Some(b));
+        }
+        assert!(Backend::available().contains(&Backend::selected()));
+        assert_eq!(Backend::available()[0], Backend::Portable);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = XSalsa20Poly1305Key::with_backend(&[0x42; 32], Backend::Portable).unwrap();
+        let shown = format!("{key:?}");
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("66"),
+            "{shown}"
+        );
+    }
+}
