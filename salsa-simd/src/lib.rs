@@ -70,6 +70,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 mod portable;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 pub use portable::{hsalsa20, salsa20_core};
 
 /// The environment variable that can force a [`Backend`] (see [`Backend::selected`]).
@@ -317,6 +320,9 @@ fn xor_stream(backend: Backend, state: &[u32; 16], buf: &mut [u8]) {
     }
     match backend {
         Backend::Portable => portable::xor_blocks(state, 1, buf),
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 | Backend::Avx512 => avx2::xor_blocks(state, 1, buf),
+        #[cfg(not(target_arch = "x86_64"))]
         Backend::Avx2 | Backend::Avx512 => portable::xor_blocks(state, 1, buf),
     }
 }
