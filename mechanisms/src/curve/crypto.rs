@@ -6,7 +6,8 @@
 //!   keys, and the X25519 agreement that yields a [`PrecomputedBox`].
 //! - [`PrecomputedBox`] seals and opens NaCl boxes with a key agreed once (libsodium's
 //!   `crypto_box_beforenm`/`_afternm`), or with a cookie key (`crypto_secretbox`): the same
-//!   XSalsa20-Poly1305 construction either way.
+//!   XSalsa20-Poly1305 construction either way, computed by our `salsa-simd` crate (its Salsa20
+//!   keystream on the fastest of its portable, AVX2 and AVX-512 backends this CPU has).
 //!
 //! **X25519 budget.** Each of [`CurveCrypto::transient_key_pair`] and [`CurveCrypto::agree`] costs
 //! [`SystemCrypto`] exactly one X25519 scalar multiplication (a base-point one for the pair), and
@@ -19,12 +20,9 @@
 
 use std::fmt;
 
-use crypto_secretbox::aead::consts::{U16, U24};
-use crypto_secretbox::aead::generic_array::GenericArray;
-use crypto_secretbox::aead::{AeadInPlace, KeyInit};
-use crypto_secretbox::{Kdf, XSalsa20Poly1305};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::{OsRng, RngCore};
+use salsa_simd::{hsalsa20, XSalsa20Poly1305Key};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 use zmtp_core::{Error, ProtocolError};
@@ -64,8 +62,8 @@ pub(crate) trait CurveCrypto: Send + Sync + fmt::Debug {
 }
 
 /// An XSalsa20-Poly1305 key in use: detached seal and open in place. An implementation holds key
-/// material and must wipe it when dropped ([`SystemCrypto`]'s boxes are crypto_secretbox's
-/// `SecretBox`, whose `Drop` zeroizes its key).
+/// material and must wipe it when dropped ([`SystemCrypto`]'s boxes hold a
+/// `salsa_simd::XSalsa20Poly1305Key`, whose `Drop` zeroizes it).
 pub(crate) trait PrecomputedBox: Send + Sync + fmt::Debug {
     /// Encrypts `buf` in place and returns its tag.
     fn seal(&self, nonce: &[u8; 24], buf: &mut [u8]) -> Result<Tag, Error>;
@@ -118,45 +116,31 @@ pub(crate) fn x25519_base(secret: &[u8; 32]) -> [u8; 32] {
     MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
 }
 
-/// Any RustCrypto NaCl-compatible AEAD (SalsaBox, XSalsa20Poly1305) as a [`PrecomputedBox`].
-struct AeadBox<A>(A);
+/// An XSalsa20-Poly1305 key (salsa-simd) as a [`PrecomputedBox`].
+struct SalsaBox(XSalsa20Poly1305Key);
 
-impl<A> fmt::Debug for AeadBox<A> {
+impl fmt::Debug for SalsaBox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PrecomputedBox(<redacted>)")
     }
 }
 
-impl<A> PrecomputedBox for AeadBox<A>
-where
-    A: AeadInPlace<NonceSize = U24, TagSize = U16> + Send + Sync,
-{
+impl PrecomputedBox for SalsaBox {
     fn seal(&self, nonce: &[u8; 24], buf: &mut [u8]) -> Result<Tag, Error> {
-        let tag = self
-            .0
-            .encrypt_in_place_detached(GenericArray::from_slice(nonce), b"", buf)
-            .map_err(|_| cryptographic())?;
-        Ok(tag.into())
+        Ok(self.0.seal_in_place_detached(nonce, buf))
     }
 
     fn open(&self, nonce: &[u8; 24], buf: &mut [u8], tag: &Tag) -> Result<(), Error> {
         // The MAC is checked (in constant time) before a byte of `buf` changes.
         self.0
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(nonce),
-                b"",
-                buf,
-                GenericArray::from_slice(tag),
-            )
+            .open_in_place_detached(nonce, buf, tag)
             .map_err(|_| cryptographic())
     }
 }
 
 /// Builds a cookie box from a 32-octet key.
 pub(crate) fn cookie_box_from_key(key: &[u8; 32]) -> Box<dyn PrecomputedBox> {
-    Box::new(AeadBox(XSalsa20Poly1305::new(GenericArray::from_slice(
-        key,
-    ))))
+    Box::new(SalsaBox(XSalsa20Poly1305Key::new(key)))
 }
 
 /// Agrees a box key the way libsodium's `crypto_box_beforenm` does: one X25519, refused when the
@@ -170,17 +154,13 @@ pub(crate) fn agree_box(
     if bool::from(shared.0.ct_eq(&[0u8; 32])) {
         return Err(cryptographic());
     }
-    // HSalsa20 returns its key by value; it goes straight into wiped memory (the cipher state
-    // inside the salsa20 crate is its own).
-    let key = Zeroizing::new(<XSalsa20Poly1305 as Kdf>::kdf(
-        GenericArray::from_slice(&shared.0),
-        &GenericArray::default(),
-    ));
+    // HSalsa20 returns its key by value; it goes straight into wiped memory.
+    let key = Zeroizing::new(hsalsa20(&shared.0, &[0u8; 16]));
     // Every box after this is symmetric; the box keeps its own copy of the key and wipes it.
-    Ok(Box::new(AeadBox(XSalsa20Poly1305::new(&key))))
+    Ok(Box::new(SalsaBox(XSalsa20Poly1305Key::new(&key))))
 }
 
-/// The operating system's randomness and RustCrypto's XSalsa20-Poly1305.
+/// The operating system's randomness and salsa-simd's XSalsa20-Poly1305.
 #[derive(Debug, Default)]
 pub(crate) struct SystemCrypto;
 
@@ -259,5 +239,44 @@ mod tests {
         ba.open(&nonce, &mut buf, &tag).unwrap();
         assert_eq!(&buf, b"attack at dawn");
         assert_eq!(format!("{ab:?}"), "PrecomputedBox(<redacted>)");
+    }
+
+    /// The boxes and the box key are byte for byte those of RustCrypto's crypto_secretbox (what
+    /// this file used before salsa-simd): `Kdf` for HSalsa20, `XSalsa20Poly1305` for the boxes.
+    #[test]
+    fn boxes_match_crypto_secretbox() {
+        use crypto_secretbox::aead::generic_array::GenericArray;
+        use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+        use crypto_secretbox::{Kdf, XSalsa20Poly1305};
+
+        let a = CurveSecretKey::from_generated(&[3u8; 32]);
+        let b = CurveSecretKey::from_generated(&[4u8; 32]);
+        let shared = x25519(&b.public_key(), &a);
+        let key = <XSalsa20Poly1305 as Kdf>::kdf(
+            GenericArray::from_slice(&shared.0),
+            &GenericArray::default(),
+        );
+        assert_eq!(key[..], hsalsa20(&shared.0, &[0u8; 16])[..]);
+        let reference = XSalsa20Poly1305::new(&key);
+        let ours = agree_box(&b.public_key(), &a).unwrap();
+        let cookie_key = [0x77u8; 32];
+        let cookie_reference = XSalsa20Poly1305::new(GenericArray::from_slice(&cookie_key));
+        let cookie = cookie_box_from_key(&cookie_key);
+        for len in [0usize, 1, 32, 33, 64, 200, 1500, 70_000] {
+            let message: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let nonce = [len as u8; 24];
+            for (ours, reference) in [(&ours, &reference), (&cookie, &cookie_reference)] {
+                let mut expected = message.clone();
+                let expected_tag = reference
+                    .encrypt_in_place_detached(GenericArray::from_slice(&nonce), b"", &mut expected)
+                    .unwrap();
+                let mut buf = message.clone();
+                let tag = ours.seal(&nonce, &mut buf).unwrap();
+                assert_eq!(tag[..], expected_tag[..], "{len} octets");
+                assert!(buf == expected, "{len} octets");
+                ours.open(&nonce, &mut buf, &tag).unwrap();
+                assert!(buf == message);
+            }
+        }
     }
 }
