@@ -72,6 +72,9 @@ use zeroize::{Zeroize, Zeroizing};
 mod poly1305;
 mod portable;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]

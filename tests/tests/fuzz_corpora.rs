@@ -112,3 +112,8 @@ fn zap() {
 fn socket_ops() {
     replay("socket_ops", zmtp::fuzzing::socket_ops);
 }
+
+#[test]
+fn salsa_backends() {
+    replay("salsa_backends", salsa_simd::fuzzing::backends_agree);
+}
