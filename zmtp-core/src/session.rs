@@ -361,15 +361,20 @@ impl Session {
         result
     }
 
-    fn process_input(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
+    /// Octets arrived that the driver holds back without passing them in yet (while the
+    /// application's queue is full, say): they still count as a sign of life for heartbeats
+    /// (RFC 37), so a peer is not timed out for traffic we chose not to read.
+    pub fn handle_traffic_seen(&mut self) {
         if let Phase::Traffic(t) = &mut self.phase {
-            if !src.is_empty() {
-                // RFC 37: any traffic counts as a sign of life.
-                t.pong_deadline = None;
-                if t.ttl_deadline.is_some() {
-                    t.ttl_deadline = None;
-                }
-            }
+            t.pong_deadline = None;
+            t.ttl_deadline = None;
+        }
+    }
+
+    fn process_input(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
+        if !src.is_empty() {
+            // RFC 37: any traffic counts as a sign of life.
+            self.handle_traffic_seen();
         }
         loop {
             match &mut self.phase {

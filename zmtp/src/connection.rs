@@ -5,6 +5,11 @@
 //! so two peers writing large messages at each other never deadlock. Outgoing messages are only
 //! taken from the socket while the write backlog is small: the per-peer channel bound is the
 //! send high-water mark; the shared incoming channel bound is the receive high-water mark.
+//! While that channel is full, the message it has no room for waits here and reads pause, and
+//! nothing else does: writes, the application's messages, heartbeats and timeouts go on (octets
+//! that arrive meanwhile, up to one read chunk, count as the peer's sign of life). Our own
+//! subscriptions reach the peer through the session directly when it joins, and through a queue
+//! of their own afterwards, so a peer at its high-water mark never misses one.
 //!
 //! What a peer can make this task hold is bounded:
 //! - the read buffer grows with the octets that arrived (starting at [`READ_START`]), never with
@@ -28,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use zmtp_core::{AuthResult, Error, Event, MonitorEvent, Session, SocketType, ZapFailure};
 
 use crate::admission::Slot;
-use crate::peers::{Outgoing, PeerId};
+use crate::peers::{Outgoing, PeerId, SubscriptionQueue};
 use crate::socket::{Incoming, Shared};
 
 /// Stop taking messages from the socket while this many octets wait to be written.
@@ -77,13 +82,29 @@ where
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     let mut pending_len = 0usize;
     let mut registered: Option<Registered> = None;
+    // Our own subscription changes for this peer, once it joined (SUB/XSUB).
+    let mut subscription_changes: Option<Arc<SubscriptionQueue>> = None;
     let mut auth_rx: Option<oneshot::Receiver<AuthResult>> = None;
     let mut handshake_done = false;
+    // A message the socket's queue (RCVHWM) had no room for. While one waits, events stay in
+    // the session and reads pause; writes, outgoing messages and timers go on.
+    let mut stalled: Option<Incoming> = None;
+    // Octets read while stalled and not yet passed to the session (they still show liveness).
+    let mut unprocessed = false;
+    // The peer closed its end; what it sent before is delivered first.
+    let mut peer_eof = false;
 
     let error = loop {
+        if stalled.is_none() && unprocessed {
+            unprocessed = false;
+            let _ = session.handle_input(&mut rbuf, Instant::now());
+        }
         // Drain the session's outputs.
         let mut closing: Option<Error> = None;
-        while let Some(ev) = session.poll_event() {
+        while stalled.is_none() {
+            let Some(ev) = session.poll_event() else {
+                break;
+            };
             match ev {
                 Event::Ready(info) => {
                     handshake_done = true;
@@ -94,8 +115,18 @@ where
                         .monitor
                         .emit(MonitorEvent::HandshakeSucceeded, 0, &endpoint);
                     match shared.register_peer(info) {
-                        Some((id, routing_id, rx)) => {
-                            registered = Some(Registered { id, routing_id, rx })
+                        Some(reg) => {
+                            // Our own subscriptions go to the new peer first, straight into the
+                            // session: however many there are, none is lost to a full queue.
+                            for topic in &reg.replay {
+                                let _ = session.send_subscription(topic, true);
+                            }
+                            subscription_changes = Some(reg.subscription_changes);
+                            registered = Some(Registered {
+                                id: reg.id,
+                                routing_id: reg.routing_id,
+                                rx: reg.rx,
+                            })
                         }
                         // The socket takes no more peers (PAIR has one at most).
                         None => {
@@ -122,14 +153,15 @@ where
                         parts,
                         properties,
                     };
-                    // Back-pressure: while the socket's queue is full we stop reading.
-                    let sent = tokio::select! {
-                        r = shared.incoming.send(incoming) => r.is_ok(),
-                        _ = shared.shutdown.cancelled() => false,
-                    };
-                    if !sent {
-                        closing = Some(Error::Io("socket closed".into()));
-                        break;
+                    // Back-pressure: while the socket's queue is full, this message waits and
+                    // reads pause (see `stalled`); nothing else does.
+                    match shared.incoming.try_send(incoming) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(incoming)) => stalled = Some(incoming),
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            closing = Some(Error::Io("socket closed".into()));
+                            break;
+                        }
                     }
                 }
                 Event::Subscribe(topic) => {
@@ -185,8 +217,14 @@ where
         if let Some(e) = session.error() {
             break e.clone();
         }
+        if peer_eof && stalled.is_none() && !unprocessed {
+            break session.handle_eof();
+        }
 
         let deadline = session.poll_timeout();
+        // While stalled, keep reading only up to one chunk: enough to see that the peer is alive
+        // (heartbeats), never an unbounded backlog.
+        let can_read = !peer_eof && (stalled.is_none() || rbuf.len() < READ_CHUNK);
         let backlog = pending_len + session.pending_transmit();
         let can_take = registered.is_some() && backlog < WRITE_BACKLOG;
         // Offer a read as much spare room as the last one filled, doubled (up to READ_CHUNK):
@@ -206,8 +244,13 @@ where
                 }
                 break Error::Io("socket closed".into());
             }
-            r = rd.read_buf(&mut rbuf) => match r {
+            r = rd.read_buf(&mut rbuf), if can_read => match r {
+                Ok(0) if stalled.is_some() || unprocessed => peer_eof = true,
                 Ok(0) => break session.handle_eof(),
+                Ok(_) if stalled.is_some() => {
+                    session.handle_traffic_seen();
+                    unprocessed = true;
+                }
                 Ok(n) => {
                     if n >= read_room {
                         read_room = (read_room * 2).min(READ_CHUNK);
@@ -219,6 +262,21 @@ where
                     }
                 }
                 Err(e) => break Error::Io(e.to_string()),
+            },
+            _ = changes_ready(&subscription_changes) => {
+                if let Some(queue) = &subscription_changes {
+                    for (topic, subscribe) in queue.take() {
+                        let _ = session.send_subscription(&topic, subscribe);
+                    }
+                }
+            },
+            permit = shared.incoming.reserve(), if stalled.is_some() => match permit {
+                Ok(permit) => {
+                    if let Some(incoming) = stalled.take() {
+                        permit.send(incoming);
+                    }
+                }
+                Err(_) => break Error::Io("socket closed".into()),
             },
             _ = cancelled(&evicted), if !handshake_done && evicted.is_some() => {
                 break Error::Io("handshake slot taken by a newer connection".into());
@@ -282,7 +340,6 @@ where
 fn apply_outgoing(session: &mut Session, out: Outgoing) {
     let r = match out {
         Outgoing::Message(parts) => session.send_message(parts),
-        Outgoing::Subscription { topic, subscribe } => session.send_subscription(&topic, subscribe),
     };
     if let Err(e) = r {
         tracing::debug!(error = %e, "dropping outgoing message");
@@ -313,6 +370,13 @@ async fn recv_outgoing(registered: &mut Option<Registered>) -> Option<Outgoing> 
     }
 }
 
+async fn changes_ready(queue: &Option<Arc<SubscriptionQueue>>) {
+    match queue {
+        Some(queue) => queue.ready.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn cancelled(token: &Option<tokio_util::sync::CancellationToken>) {
     match token {
         Some(t) => t.cancelled().await,
@@ -331,5 +395,149 @@ async fn wait_auth(rx: &mut Option<oneshot::Receiver<AuthResult>>) -> AuthResult
     match rx {
         Some(rx) => rx.await.unwrap_or(Err(ZapFailure::Unspecified)),
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver over an in-memory stream, with the peer's side written by hand.
+
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+
+    use super::*;
+    use crate::{Heartbeat, Socket, SocketOptions};
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn greeting() -> [u8; 64] {
+        let mut g = [0u8; 64];
+        g[0] = 0xFF;
+        g[9] = 0x7F;
+        g[10] = 3;
+        g[11] = 1;
+        g[12..16].copy_from_slice(b"NULL");
+        g
+    }
+
+    fn ready(socket_type: &[u8]) -> Vec<u8> {
+        let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+        body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+        body.extend_from_slice(socket_type);
+        let mut frame = vec![0x04, body.len() as u8];
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    /// Reads frames until `want` data frames whose body is `body` have arrived; returns how many
+    /// PINGs came meanwhile.
+    async fn read_until(rd: &mut ReadHalf<DuplexStream>, body: &[u8], want: usize) -> usize {
+        let (mut seen, mut pings) = (0, 0);
+        while seen < want {
+            let mut head = [0u8; 2];
+            rd.read_exact(&mut head).await.unwrap();
+            assert_eq!(head[0] & 0x02, 0, "short frames only in this test");
+            let mut frame = vec![0u8; usize::from(head[1])];
+            rd.read_exact(&mut frame).await.unwrap();
+            if head[0] & 0x04 != 0 {
+                pings += usize::from(frame.starts_with(b"\x04PING"));
+            } else if frame == body {
+                seen += 1;
+            }
+        }
+        pings
+    }
+
+    /// A DEALER whose application does not read (RCVHWM 1), a ROUTER peer by hand.
+    async fn stalled_dealer() -> (
+        Socket,
+        tokio::task::JoinHandle<ConnectionEnd>,
+        ReadHalf<DuplexStream>,
+        WriteHalf<DuplexStream>,
+    ) {
+        let socket = Socket::with_options(
+            SocketType::Dealer,
+            SocketOptions {
+                rcvhwm: 1,
+                heartbeat: Heartbeat {
+                    interval: Some(Duration::from_millis(50)),
+                    ttl: None,
+                    timeout: Some(Duration::from_millis(200)),
+                },
+                ..Default::default()
+            },
+        );
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let (rd, wr) = tokio::io::split(ours);
+        let shared = socket.shared().clone();
+        let task = tokio::spawn(run(shared, rd, wr, "peer".into(), "duplex".into(), None));
+        let (mut prd, mut pwr) = tokio::io::split(theirs);
+        pwr.write_all(&greeting()).await.unwrap();
+        pwr.write_all(&ready(b"ROUTER")).await.unwrap();
+        let mut ours_greeting = [0u8; 64];
+        prd.read_exact(&mut ours_greeting).await.unwrap();
+        socket.wait_for_peers(1, T).await.unwrap();
+        (socket, task, prd, pwr)
+    }
+
+    #[tokio::test]
+    async fn a_full_receive_queue_pauses_reads_and_nothing_else() {
+        let (socket, task, mut prd, mut pwr) = stalled_dealer().await;
+        // The peer sends a numbered message every 10 ms into a receive queue of 1: the
+        // connection holds one back and reads on only to see that the peer is alive.
+        let writer = tokio::spawn(async move {
+            for i in 0..=255u8 {
+                if pwr.write_all(&[0x00, 1, i]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            pwr
+        });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Writes go on: what the application sends reaches the peer, heartbeats keep going out,
+        // and the peer's traffic, unread, counts as a sign of life (our heartbeat timeout of
+        // 200 ms has passed twice over, with no PONG ever sent).
+        for _ in 0..3 {
+            tokio::time::timeout(T, socket.send(["out"]))
+                .await
+                .expect("the peer is still there")
+                .unwrap();
+        }
+        let pings = tokio::time::timeout(T, read_until(&mut prd, b"out", 3))
+            .await
+            .expect("sends are written while the receive queue is full");
+        assert!(pings >= 1, "heartbeat PINGs go out while stalled");
+        assert!(!task.is_finished(), "the connection is alive");
+        // Nothing was lost: the application gets the messages in order, from the first.
+        for i in 0..30u8 {
+            let msg = tokio::time::timeout(T, socket.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(msg.parts(), [Bytes::from(vec![i])]);
+        }
+        writer.abort();
+    }
+
+    #[tokio::test]
+    async fn what_a_peer_sent_before_closing_is_delivered_even_when_the_queue_was_full() {
+        let (socket, task, _prd, mut pwr) = stalled_dealer().await;
+        for i in 0..20u8 {
+            pwr.write_all(&[0x00, 1, i]).await.unwrap();
+        }
+        pwr.shutdown().await.unwrap();
+        drop(pwr);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for i in 0..20u8 {
+            let msg = tokio::time::timeout(T, socket.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(msg.parts(), [Bytes::from(vec![i])]);
+        }
+        let end = tokio::time::timeout(T, task).await.unwrap().unwrap();
+        assert_eq!(end.error, Error::PeerClosed);
     }
 }

@@ -1,9 +1,10 @@
 //! The connected peers of one socket, and the round-robin and routing-id lookups over them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
 use zmtp_core::{Error, Limits, PeerInfo};
 
@@ -11,7 +12,29 @@ use zmtp_core::{Error, Limits, PeerInfo};
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     Message(Vec<Bytes>),
-    Subscription { topic: Bytes, subscribe: bool },
+}
+
+/// Our own subscription changes (SUB/XSUB) on their way to one peer. Apart from the message
+/// queue, so that a peer at its high-water mark still hears every change: its length is bounded
+/// by what the application itself subscribes and cancels, not by anything a peer sends.
+#[derive(Debug, Default)]
+pub(crate) struct SubscriptionQueue {
+    pending: Mutex<VecDeque<(Bytes, bool)>>,
+    pub(crate) ready: Notify,
+}
+
+impl SubscriptionQueue {
+    pub(crate) fn push(&self, topic: Bytes, subscribe: bool) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((topic, subscribe));
+        self.ready.notify_one();
+    }
+
+    pub(crate) fn take(&self) -> VecDeque<(Bytes, bool)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 pub(crate) type PeerId = u64;
@@ -19,6 +42,7 @@ pub(crate) type PeerId = u64;
 #[derive(Debug)]
 pub(crate) struct PeerEntry {
     pub(crate) tx: mpsc::Sender<Outgoing>,
+    pub(crate) subscription_changes: Arc<SubscriptionQueue>,
     pub(crate) routing_id: Bytes,
     #[allow(dead_code)]
     pub(crate) info: PeerInfo,
@@ -79,7 +103,12 @@ impl Peers {
 
     /// Adds a peer. Its routing id is the one it announced when that is non-empty and unused,
     /// otherwise a generated 5-octet id (`0x00` + u32), as libzmq's ROUTER does.
-    pub(crate) fn insert(&mut self, tx: mpsc::Sender<Outgoing>, info: PeerInfo) -> (PeerId, Bytes) {
+    pub(crate) fn insert(
+        &mut self,
+        tx: mpsc::Sender<Outgoing>,
+        subscription_changes: Arc<SubscriptionQueue>,
+        info: PeerInfo,
+    ) -> (PeerId, Bytes) {
         let id = self.next_id;
         self.next_id += 1;
         let routing_id =
@@ -102,6 +131,7 @@ impl Peers {
             id,
             PeerEntry {
                 tx,
+                subscription_changes,
                 routing_id: routing_id.clone(),
                 info,
             },
@@ -165,6 +195,14 @@ impl Peers {
         let n = matched.len();
         self.matched = matched;
         n
+    }
+
+    /// Every peer's queue of our subscription changes.
+    pub(crate) fn subscription_queues(&self) -> Vec<Arc<SubscriptionQueue>> {
+        self.entries
+            .values()
+            .map(|e| e.subscription_changes.clone())
+            .collect()
     }
 
     pub(crate) fn all(&self) -> Vec<mpsc::Sender<Outgoing>> {

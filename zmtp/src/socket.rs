@@ -26,7 +26,7 @@ use crate::error::SocketError;
 use crate::message::Message;
 use crate::monitor::{MonitorSink, SocketEvent};
 use crate::options::SocketOptions;
-use crate::peers::{Outgoing, PeerId, Peers};
+use crate::peers::{Outgoing, PeerId, Peers, SubscriptionQueue};
 
 /// A message handed from a connection task to its socket.
 #[derive(Debug)]
@@ -35,6 +35,19 @@ pub(crate) struct Incoming {
     pub(crate) routing_id: Bytes,
     pub(crate) parts: Vec<Bytes>,
     pub(crate) properties: Arc<Metadata>,
+}
+
+/// What a connection gets when its peer joins the socket.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) id: PeerId,
+    pub(crate) routing_id: Bytes,
+    /// Messages for this peer (bound = SNDHWM).
+    pub(crate) rx: mpsc::Receiver<Outgoing>,
+    /// Our subscription changes for this peer.
+    pub(crate) subscription_changes: Arc<SubscriptionQueue>,
+    /// Our subscriptions at the moment it joined, to send it first.
+    pub(crate) replay: Vec<Bytes>,
 }
 
 /// State shared by a socket and its tasks.
@@ -70,32 +83,33 @@ impl Shared {
         self.peers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a peer whose handshake completed; `None` when the socket takes no more.
-    pub(crate) fn register_peer(
-        &self,
-        info: PeerInfo,
-    ) -> Option<(PeerId, Bytes, mpsc::Receiver<Outgoing>)> {
+    /// Registers a peer whose handshake completed; `None` when the socket takes no more. Also
+    /// returns our own subscriptions (SUB/XSUB), for the connection to send the new peer first.
+    pub(crate) fn register_peer(&self, info: PeerInfo) -> Option<Registration> {
         let (tx, rx) = mpsc::channel(self.options.sndhwm.max(1));
-        {
-            let mut peers = self.peers();
-            if self.socket_type == SocketType::Pair && peers.len() >= 1 {
-                return None;
-            }
-            // New SUB/XSUB peers hear every current subscription first.
-            if matches!(self.socket_type, SocketType::Sub | SocketType::Xsub) {
-                let subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
-                for topic in subs.topics() {
-                    let _ = tx.try_send(Outgoing::Subscription {
-                        topic: topic.clone(),
-                        subscribe: true,
-                    });
-                }
-            }
-            let (id, routing_id) = peers.insert(tx, info);
-            drop(peers);
-            self.peers_changed.notify_waiters();
-            Some((id, routing_id, rx))
+        let subscription_changes = Arc::new(SubscriptionQueue::default());
+        let mut peers = self.peers();
+        if self.socket_type == SocketType::Pair && peers.len() >= 1 {
+            return None;
         }
+        // Taken under the peers lock, so that a subscription made meanwhile reaches the new
+        // peer either in this list or through its channel, never neither.
+        let replay = if matches!(self.socket_type, SocketType::Sub | SocketType::Xsub) {
+            let subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+            subs.topics().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let (id, routing_id) = peers.insert(tx, subscription_changes.clone(), info);
+        drop(peers);
+        self.peers_changed.notify_waiters();
+        Some(Registration {
+            id,
+            routing_id,
+            rx,
+            subscription_changes,
+            replay,
+        })
     }
 
     pub(crate) fn unregister_peer(&self, id: PeerId) {
@@ -220,6 +234,12 @@ impl Socket {
             req: AsyncMutex::new(ReqState::default()),
             rep: AsyncMutex::new(RepState::default()),
         }
+    }
+
+    /// The state its connection tasks share (driver tests run a connection by hand).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The socket type.
@@ -715,11 +735,8 @@ impl Socket {
                 subs.cancel((), &topic);
             }
         }
-        for tx in shared.peers().all() {
-            let _ = tx.try_send(Outgoing::Subscription {
-                topic: topic.clone(),
-                subscribe,
-            });
+        for queue in shared.peers().subscription_queues() {
+            queue.push(topic.clone(), subscribe);
         }
     }
 

@@ -312,3 +312,53 @@ async fn close_with_linger_flushes_queued_messages() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_subscriptions_survive_a_small_sndhwm_and_a_publisher_restart() {
+    // Subscriptions used to travel in the message queue (SNDHWM slots) with try_send: beyond
+    // the high-water mark they were silently lost, at connect and on every reconnect.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let ep = format!("tcp://127.0.0.1:{port}");
+    let sub = Socket::with_options(
+        SocketType::Sub,
+        SocketOptions {
+            sndhwm: 10,
+            reconnect_ivl: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    for i in 0..5_000 {
+        sub.subscribe(Bytes::from(format!("topic-{i:05}/")))
+            .unwrap();
+    }
+    sub.connect(&ep).await.unwrap();
+    for round in 0..2 {
+        let publisher = Socket::new(SocketType::Pub);
+        publisher.bind(&ep).await.unwrap();
+        for topic in ["topic-00000/", "topic-02500/", "topic-04999/"] {
+            publisher
+                .wait_for_subscribers(1, topic.as_bytes(), T)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: {topic} arrived"));
+        }
+        // Subscriptions made while connected arrive too, however many.
+        let late: Vec<String> = (0..2_000)
+            .map(|i| format!("late-{round}-{i:04}/"))
+            .collect();
+        for t in &late {
+            sub.subscribe(Bytes::from(t.clone())).unwrap();
+        }
+        publisher
+            .wait_for_subscribers(1, late.last().unwrap().as_bytes(), T)
+            .await
+            .unwrap();
+        publisher.send(["topic-02500/x", "payload"]).await.unwrap();
+        assert_eq!(recv(&sub).await[1], Bytes::from_static(b"payload"));
+        publisher.close(Duration::ZERO).await;
+        // Let the subscriber notice, so the next round is a real reconnect.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
