@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 use zmtp_core::{AuthResult, Error, Event, MonitorEvent, Session, SocketType, ZapFailure};
 
 use crate::admission::Slot;
@@ -61,7 +62,33 @@ struct Registered {
     rx: mpsc::Receiver<Outgoing>,
 }
 
+/// Runs one connection to its end, inside a tracing span that names it (endpoint, peer
+/// address, mechanism, socket type), so that every event it logs says which connection it is.
 pub(crate) async fn run<R, W>(
+    shared: Arc<Shared>,
+    rd: R,
+    wr: W,
+    peer_address: String,
+    endpoint: String,
+    slot: Option<Slot>,
+) -> ConnectionEnd
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let span = tracing::debug_span!(
+        "connection",
+        endpoint = %endpoint,
+        peer = %peer_address,
+        mechanism = %shared.options.mechanism.name().as_str_lossy(),
+        socket_type = shared.socket_type.as_str(),
+    );
+    drive(shared, rd, wr, peer_address, endpoint, slot)
+        .instrument(span)
+        .await
+}
+
+async fn drive<R, W>(
     shared: Arc<Shared>,
     mut rd: R,
     mut wr: W,

@@ -52,6 +52,15 @@ pub struct SocketOptions {
     pub zap_enforce_domain: bool,
     /// `ZMQ_METADATA`: extra properties announced to peers.
     pub metadata: Metadata,
+    /// `ZMQ_SNDTIMEO`: how long [`Socket::send`](crate::Socket::send) may wait (for a peer, or
+    /// for room under the high-water mark) before failing with
+    /// [`SocketError::Timeout`](crate::SocketError::Timeout). `None` waits for ever (libzmq's
+    /// -1, the default); `Some(Duration::ZERO)` fails at once instead of waiting (libzmq's 0).
+    pub sndtimeo: Option<Duration>,
+    /// `ZMQ_RCVTIMEO`: how long [`Socket::recv`](crate::Socket::recv) may wait for a message
+    /// before failing with [`SocketError::Timeout`](crate::SocketError::Timeout). `None` waits
+    /// for ever (the default); `Some(Duration::ZERO)` only takes a message already queued.
+    pub rcvtimeo: Option<Duration>,
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped.
     pub router_mandatory: bool,
     /// Most accepted connections still in the handshake, over all of this socket's listeners
@@ -83,6 +92,8 @@ impl Default for SocketOptions {
             zap_enforce_domain: true,
             metadata: Metadata::new(),
             router_mandatory: false,
+            sndtimeo: None,
+            rcvtimeo: None,
             max_handshakes: 1024,
             max_handshakes_per_address: 64,
         }

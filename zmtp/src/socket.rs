@@ -505,9 +505,22 @@ impl Socket {
     }
 
     /// Sends a message according to the socket type. Waits while the chosen peer's queue is at
-    /// its high-water mark, and (for PUSH, DEALER, PAIR, REQ) while no peer is connected.
+    /// its high-water mark, and (for PUSH, DEALER, PAIR, REQ) while no peer is connected, for at
+    /// most [`SocketOptions::sndtimeo`] (then [`SocketError::Timeout`], with nothing sent).
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SocketError> {
-        let mut parts = message.into().into_parts();
+        let message = message.into();
+        match self.shared.options.sndtimeo {
+            None => self.send_now(message).await,
+            // `timeout` polls the send once before looking at the clock, so a zero timeout
+            // still sends whatever needs no waiting.
+            Some(limit) => tokio::time::timeout(limit, self.send_now(message))
+                .await
+                .unwrap_or(Err(SocketError::Timeout)),
+        }
+    }
+
+    async fn send_now(&self, message: Message) -> Result<(), SocketError> {
+        let mut parts = message.into_parts();
         if parts.is_empty() {
             return Err(SocketError::Unroutable("a message needs at least one part"));
         }
@@ -630,8 +643,18 @@ impl Socket {
     }
 
     /// Receives the next message according to the socket type. ROUTER messages start with the
-    /// sender's routing id; REQ and REP strip their envelopes.
+    /// sender's routing id; REQ and REP strip their envelopes. Waits for at most
+    /// [`SocketOptions::rcvtimeo`] (then [`SocketError::Timeout`]).
     pub async fn recv(&self) -> Result<Message, SocketError> {
+        match self.shared.options.rcvtimeo {
+            None => self.recv_now().await,
+            Some(limit) => tokio::time::timeout(limit, self.recv_now())
+                .await
+                .unwrap_or(Err(SocketError::Timeout)),
+        }
+    }
+
+    async fn recv_now(&self) -> Result<Message, SocketError> {
         let shared = &self.shared;
         if matches!(shared.socket_type, SocketType::Push | SocketType::Pub) {
             return Err(SocketError::Unsupported {

@@ -362,3 +362,56 @@ async fn five_thousand_subscriptions_survive_a_small_sndhwm_and_a_publisher_rest
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn sndtimeo_and_rcvtimeo_bound_the_waits() {
+    let limit = Duration::from_millis(50);
+    let options = SocketOptions {
+        sndtimeo: Some(limit),
+        rcvtimeo: Some(limit),
+        ..Default::default()
+    };
+    // No peer: a DEALER's send waits for one, a PULL's recv for a message; both give up.
+    let dealer = Socket::with_options(SocketType::Dealer, options.clone());
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        dealer.send(["nobody"]).await,
+        Err(zmtp::SocketError::Timeout)
+    ));
+    let pull = Socket::with_options(SocketType::Pull, options.clone());
+    assert!(matches!(pull.recv().await, Err(zmtp::SocketError::Timeout)));
+    assert!(started.elapsed() < T, "both gave up in time");
+    // Zero means do not wait: what is already possible still happens.
+    let zero = SocketOptions {
+        sndtimeo: Some(Duration::ZERO),
+        rcvtimeo: Some(Duration::ZERO),
+        ..Default::default()
+    };
+    let server = Socket::with_options(SocketType::Pull, zero.clone());
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    assert!(matches!(
+        server.recv().await,
+        Err(zmtp::SocketError::Timeout)
+    ));
+    let client = Socket::with_options(SocketType::Push, zero);
+    assert!(matches!(
+        client.send(["early"]).await,
+        Err(zmtp::SocketError::Timeout)
+    ));
+    client.connect(&ep).await.unwrap();
+    client.wait_for_peers(1, T).await.unwrap();
+    client.send(["ready"]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        match server.recv().await {
+            Ok(m) => {
+                assert_eq!(m.parts()[0], Bytes::from_static(b"ready"));
+                break;
+            }
+            Err(zmtp::SocketError::Timeout) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
