@@ -5,6 +5,9 @@
 //! state, the input and the temporaries without spilling. A 16×16 transpose (two unpack stages
 //! within 128-bit lanes, then two 128-bit lane shuffles) turns registers into blocks. Anything
 //! shorter than a batch goes to the AVX2 code.
+//!
+//! Also here: Poly1305 over 128-octet groups with AVX-512 IFMA (`poly1305_groups`), used by the
+//! `Avx512` backend when the CPU has `avx512ifma`.
 
 #![allow(unsafe_code)]
 
@@ -12,6 +15,11 @@ use std::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_loadu_si512, _mm512_rol_epi32, _mm512_set1_epi32,
     _mm512_setr_epi32, _mm512_shuffle_i32x4, _mm512_storeu_si512, _mm512_unpackhi_epi32,
     _mm512_unpackhi_epi64, _mm512_unpacklo_epi32, _mm512_unpacklo_epi64, _mm512_xor_si512,
+};
+use std::arch::x86_64::{
+    _mm512_add_epi64, _mm512_and_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64,
+    _mm512_or_si512, _mm512_permutex2var_epi64, _mm512_reduce_add_epi64, _mm512_set1_epi64,
+    _mm512_setr_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64,
 };
 
 use crate::avx2;
@@ -143,6 +151,151 @@ fn transpose(a: [__m512i; 16]) -> [__m512i; 16] {
         out[12 + m] = _mm512_shuffle_i32x4::<0xdd>(v1, v3);
     }
     out
+}
+
+/// Whether the IFMA Poly1305 can run here.
+pub(crate) fn has_ifma() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512ifma")
+}
+
+/// Poly1305's accumulator after the 16-octet blocks of `groups` (a non-empty whole number of
+/// 128-octet groups, every block full), starting from zero, as three limbs of 44, 44 and 42 bits
+/// that may each run a few bits over. `powers[i]` is r^(i + 1) in the same limbs, each below
+/// 2^45. Panics if IFMA is missing (callers check [`has_ifma`]).
+///
+/// Lane `j` of eight accumulates blocks `j`, `j + 8`, ...: H = H·r^8 + M per group, and at the
+/// end lane `j` is multiplied by r^(8 − j) and the lanes summed, so block `i` of `n` carries
+/// r^(n − i) as the sequential definition has it.
+pub(crate) fn poly1305_groups(powers: &[[u64; 3]; 8], groups: &[u8]) -> [u64; 3] {
+    assert!(has_ifma(), "poly1305_groups needs AVX-512 IFMA");
+    assert!(!groups.is_empty() && groups.len().is_multiple_of(128));
+    // SAFETY: AVX-512F and AVX-512 IFMA were detected on this CPU just above, which is all
+    // `poly1305_ifma` requires beyond its safe signature.
+    unsafe { poly1305_ifma(powers, groups) }
+}
+
+/// Radix-2^44 limbs of a value in every lane: the limbs themselves, and limbs 1 and 2 times 20
+/// (2^132 ≡ 20 mod 2^130 − 5).
+struct Multiplier {
+    r: [__m512i; 3],
+    s: [__m512i; 2],
+}
+
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn multiplier(limbs: [[u64; 3]; 8]) -> Multiplier {
+    let lane = |k: usize| {
+        let v = |j: usize| limbs[j][k] as i64;
+        _mm512_setr_epi64(v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7))
+    };
+    let r = [lane(0), lane(1), lane(2)];
+    let twenty = |x: __m512i| {
+        // 20x = 16x + 4x.
+        _mm512_add_epi64(_mm512_slli_epi64::<4>(x), _mm512_slli_epi64::<2>(x))
+    };
+    Multiplier {
+        r,
+        s: [twenty(r[1]), twenty(r[2])],
+    }
+}
+
+/// h · r mod 2^130 − 5 in every lane. Every input limb is below 2^52 (IFMA reads 52 bits); the
+/// low halves of the 104-bit products sum below 2^54, the high halves are shifted to the weight
+/// of the next limb (2^52 = 2^44 · 2^8), and the result's limbs are below 2^44, 2^44 + 2^10 and
+/// 2^42.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn mul(h: [__m512i; 3], m: &Multiplier) -> [__m512i; 3] {
+    let z = _mm512_setzero_si512();
+    let [r0, r1, r2] = m.r;
+    let [s1, s2] = m.s;
+    let [h0, h1, h2] = h;
+    let lo = |a: __m512i, b: __m512i, c: __m512i, d: __m512i, e: __m512i, f: __m512i| {
+        _mm512_madd52lo_epu64(
+            _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, a, b), c, d),
+            e,
+            f,
+        )
+    };
+    let hi = |a: __m512i, b: __m512i, c: __m512i, d: __m512i, e: __m512i, f: __m512i| {
+        _mm512_madd52hi_epu64(
+            _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, a, b), c, d),
+            e,
+            f,
+        )
+    };
+    let lo0 = lo(h0, r0, h1, s2, h2, s1);
+    let hi0 = hi(h0, r0, h1, s2, h2, s1);
+    let lo1 = lo(h0, r1, h1, r0, h2, s2);
+    let hi1 = hi(h0, r1, h1, r0, h2, s2);
+    let lo2 = lo(h0, r2, h1, r1, h2, r0);
+    let hi2 = hi(h0, r2, h1, r1, h2, r0);
+
+    let m44 = _mm512_set1_epi64((1 << 44) - 1);
+    let m42 = _mm512_set1_epi64((1 << 42) - 1);
+    let out0 = _mm512_and_si512(lo0, m44);
+    let d1 = _mm512_add_epi64(
+        lo1,
+        _mm512_add_epi64(_mm512_srli_epi64::<44>(lo0), _mm512_slli_epi64::<8>(hi0)),
+    );
+    let out1 = _mm512_and_si512(d1, m44);
+    let d2 = _mm512_add_epi64(
+        lo2,
+        _mm512_add_epi64(_mm512_srli_epi64::<44>(d1), _mm512_slli_epi64::<8>(hi1)),
+    );
+    let out2 = _mm512_and_si512(d2, m42);
+    // Multiples of 2^130, folded back as 5 each.
+    let c = _mm512_add_epi64(_mm512_srli_epi64::<42>(d2), _mm512_slli_epi64::<10>(hi2));
+    let out0 = _mm512_add_epi64(out0, _mm512_add_epi64(c, _mm512_slli_epi64::<2>(c)));
+    let out1 = _mm512_add_epi64(out1, _mm512_srli_epi64::<44>(out0));
+    [_mm512_and_si512(out0, m44), out1, out2]
+}
+
+/// Eight full blocks as limbs, lane `j` holding block `j` (with its 2^128 bit).
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn load_group(group: &[u8]) -> [__m512i; 3] {
+    assert_eq!(group.len(), 128);
+    let p = group.as_ptr().cast::<__m512i>();
+    // SAFETY: `group` is 128 in-bounds octets (checked above): two unaligned 64-octet loads at
+    // `p` and `p + 1` stay inside it; `loadu` accepts any alignment. AVX-512F is enabled here.
+    let (a, b) = unsafe { (_mm512_loadu_si512(p), _mm512_loadu_si512(p.add(1))) };
+    // a = b0.lo b0.hi b1.lo b1.hi ... b3.hi, b likewise for blocks 4..8.
+    let t0 = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b);
+    let t1 = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b);
+    let m44 = _mm512_set1_epi64((1 << 44) - 1);
+    [
+        _mm512_and_si512(t0, m44),
+        _mm512_and_si512(
+            _mm512_or_si512(_mm512_srli_epi64::<44>(t0), _mm512_slli_epi64::<20>(t1)),
+            m44,
+        ),
+        _mm512_or_si512(_mm512_srli_epi64::<24>(t1), _mm512_set1_epi64(1 << 40)),
+    ]
+}
+
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn poly1305_ifma(powers: &[[u64; 3]; 8], groups: &[u8]) -> [u64; 3] {
+    let r8 = multiplier([powers[7]; 8]);
+    let mut chunks = groups.chunks_exact(128);
+    let mut h = load_group(chunks.next().expect("at least one group"));
+    for group in chunks {
+        let m = load_group(group);
+        let p = mul(h, &r8);
+        h = [
+            _mm512_add_epi64(p[0], m[0]),
+            _mm512_add_epi64(p[1], m[1]),
+            _mm512_add_epi64(p[2], m[2]),
+        ];
+    }
+    // Lane j times r^(8 - j).
+    let last = multiplier([
+        powers[7], powers[6], powers[5], powers[4], powers[3], powers[2], powers[1], powers[0],
+    ]);
+    let h = mul(h, &last);
+    [
+        _mm512_reduce_add_epi64(h[0]) as u64,
+        _mm512_reduce_add_epi64(h[1]) as u64,
+        _mm512_reduce_add_epi64(h[2]) as u64,
+    ]
 }
 
 #[cfg(test)]
