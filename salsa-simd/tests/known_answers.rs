@@ -69,24 +69,27 @@ fn every_backend_seals_and_opens_nacl_secretbox_vector() {
     }
 }
 
-/// A message long enough for every backend's batches, its tails and its counter words.
+/// Messages long enough for every backend's batches, its tails, its counter words and the switch
+/// to RustCrypto's Poly1305 (8192 octets) on backends without IFMA.
 #[test]
-fn every_backend_agrees_on_a_long_message() {
+fn every_backend_agrees_on_long_messages() {
     use crypto_secretbox::aead::{AeadInPlace, KeyInit};
     let key = [0x5au8; 32];
     let nonce: [u8; 24] = core::array::from_fn(|i| i as u8);
     let message: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut expected = message.clone();
-    let expected_tag = XSalsa20Poly1305::new(GenericArray::from_slice(&key))
-        .encrypt_in_place_detached(GenericArray::from_slice(&nonce), b"", &mut expected)
-        .unwrap();
-    for backend in Backend::available() {
-        let k = XSalsa20Poly1305Key::with_backend(&key, backend).unwrap();
-        let mut buf = message.clone();
-        assert_eq!(
-            k.seal_in_place_detached(&nonce, &mut buf)[..],
-            expected_tag[..]
-        );
-        assert!(buf == expected, "{backend}");
+    for len in [8191, 8192, 8193, 65_536, 70_000] {
+        let mut expected = message[..len].to_vec();
+        let expected_tag = XSalsa20Poly1305::new(GenericArray::from_slice(&key))
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), b"", &mut expected)
+            .unwrap();
+        for backend in Backend::available() {
+            let k = XSalsa20Poly1305Key::with_backend(&key, backend).unwrap();
+            let mut buf = message[..len].to_vec();
+            let tag = k.seal_in_place_detached(&nonce, &mut buf);
+            assert_eq!(tag[..], expected_tag[..], "{backend} {len}");
+            assert!(buf == expected, "{backend} {len}");
+            k.open_in_place_detached(&nonce, &mut buf, &tag).unwrap();
+            assert!(buf == message[..len], "{backend} {len}");
+        }
     }
 }
