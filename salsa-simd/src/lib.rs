@@ -60,18 +60,22 @@
 //!
 //! Unsafe code is denied in the crate and allowed only in `avx2.rs` and `avx512.rs`, for calling
 //! `#[target_feature]` functions after run-time detection (each safe entry point runs
-//! `is_x86_feature_detected!` itself) and for unaligned loads and stores on bounds-checked
-//! slices. Every unsafe block says why it is sound.
+//! `is_x86_feature_detected!` itself), for unaligned loads and stores on bounds-checked slices,
+//! and for volatile whole-register stores that wipe 32-aligned keystream scratch. Every unsafe
+//! block says why it is sound.
 //!
 //! # Tests
 //!
-//! Specification vectors for the quarter-round, the Salsa20 hash and HSalsa20 (NaCl's `core1`
-//! and `core2`); HSalsa20 against `crypto_secretbox::Kdf`; every available backend against
-//! `crypto_secretbox::XSalsa20Poly1305` over random keys, nonces, lengths 0..=4096 and unaligned
-//! buffers (property tests), with tampered tags and ciphertexts refused and the buffer left alone;
-//! each backend run by name; and the `ZMTP_SALSA_BACKEND` parser. A fuzz target
-//! (`fuzz/fuzz_targets/salsa_backends.rs`) drives [`fuzzing::backends_agree`] (with the `fuzzing`
-//! feature).
+//! Specification vectors for the quarter-round and the Salsa20 hash, NaCl's HSalsa20 (`core1`,
+//! `core2`) and secretbox vectors, RFC 8439's Poly1305 example; HSalsa20 against
+//! `crypto_secretbox::Kdf`; both Poly1305 paths against RustCrypto's `poly1305`; each SIMD
+//! keystream against the portable one across the 32-bit counter carry; every available backend
+//! against `crypto_secretbox::XSalsa20Poly1305` over random keys, nonces, lengths 0..=4096 and
+//! misaligned buffers (property tests), every length to 3200 and long messages to 70000 octets,
+//! with tampered tags, ciphertexts and nonces refused and the buffer left alone; each backend run
+//! by name; the `ZMTP_SALSA_BACKEND` parser. The fuzz target `fuzz/fuzz_targets/salsa_backends.rs`
+//! drives `fuzzing::backends_agree` (with the `fuzzing` feature), and
+//! `tests/tests/fuzz_corpora.rs` replays its corpus.
 
 use std::fmt;
 use std::sync::OnceLock;
