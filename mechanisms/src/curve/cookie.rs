@@ -11,7 +11,7 @@
 //! Keys leave memory on time even when no HELLO comes: [`CookieJar::housekeeping`] (called by the
 //! socket's timer through `MechanismConfig::housekeeping`) demotes and drops them when due, and
 //! says when it is next needed. A dropped key is wiped: each is a [`PrecomputedBox`], whose
-//! implementations zeroize their key on drop (crypto_secretbox's `SecretBox` for
+//! implementations zeroize their key on drop (`salsa_simd::XSalsa20Poly1305Key` for
 //! `SystemCrypto`).
 
 use std::fmt;
