@@ -128,12 +128,12 @@ impl std::error::Error for DecodeError {}
 
 /// Text length for `len` octets, or `None` when `len` is not a multiple of 4.
 pub fn encoded_len(len: usize) -> Option<usize> {
-    (len % 4 == 0).then(|| len / 4 * 5)
+    len.is_multiple_of(4).then(|| len / 4 * 5)
 }
 
 /// Octet length for `len` characters, or `None` when `len` is not a multiple of 5.
 pub fn decoded_len(len: usize) -> Option<usize> {
-    (len % 5 == 0).then(|| len / 5 * 4)
+    len.is_multiple_of(5).then(|| len / 5 * 4)
 }
 
 /// Every pair of digits `0..85*85` as its two characters, most significant first.

@@ -209,7 +209,7 @@ pub fn has_capability(capability: &str) -> bool {
 /// Z85-encodes `data` with libzmq's encoder; the length must be a multiple
 /// of 4 (`EINVAL` otherwise).
 pub fn z85_encode(data: &[u8]) -> Result<String, ZmqError> {
-    if data.len() % 4 != 0 {
+    if !data.len().is_multiple_of(4) {
         return Err(ZmqError::from_errno(EINVAL));
     }
     let mut out = vec![0u8; data.len() / 4 * 5 + 1];
