@@ -53,7 +53,7 @@ struct Plan {
 fn plan() -> Plan {
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     let (messages, secs) = (env("ZMTP_SOAK_MESSAGES"), env("ZMTP_SOAK_RESTART_SECS"));
-    // The default run (CI) restarts by count only, every sixth of the messages.
+    // The default run (CI) restarts by count only, every twelfth of the messages received.
     let restart_secs = match (messages, secs) {
         (None, None) => None,
         (_, secs) => Some(Duration::from_secs(secs.unwrap_or(2).max(1))),
@@ -62,7 +62,7 @@ fn plan() -> Plan {
     Plan {
         messages,
         restart_secs,
-        restart_messages: messages / 6,
+        restart_messages: messages / 12,
     }
 }
 
@@ -321,10 +321,17 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
     );
     assert_eq!(lost, gaps.iter().sum::<u64>());
     assert_eq!(gaps[0], 0, "nothing is lost before the first kill");
-    // Each restart loses what the queues and socket buffers held (10,000-16,000 messages here),
-    // so a short run (below 100,000 messages) may see fewer than 3.
+    // Each restart loses what the queues, the PUSH's write backlog and the socket buffers held
+    // (15,000-60,000 messages here, more on a loaded machine), so a short run may see few.
     assert!(
-        restarts.count >= if n >= 100_000 { 3 } else { 1 },
+        restarts.count
+            >= if n >= 1_000_000 {
+                3
+            } else if n >= 100_000 {
+                2
+            } else {
+                1
+            },
         "{} restarts",
         restarts.count
     );
