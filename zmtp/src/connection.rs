@@ -6,8 +6,9 @@
 //! taken from the socket while the write backlog is small: the per-peer channel bound is the
 //! send high-water mark; the shared incoming channel bound is the receive high-water mark.
 //! While that channel is full, the message it has no room for waits here and reads pause, and
-//! nothing else does: writes, the application's messages, heartbeats and timeouts go on (octets
-//! that arrive meanwhile, up to one read chunk, count as the peer's sign of life). Our own
+//! nothing else does: writes, the application's messages, heartbeats and timeouts go on. Reads
+//! continue only up to one chunk held back, and the peer is not timed out for a silence we
+//! caused by not reading. Decoded messages waiting in the session never exceed one chunk's worth. Our own
 //! subscriptions reach the peer through the session directly when it joins, and through a queue
 //! of their own afterwards, so a peer at its high-water mark never misses one.
 //!
@@ -122,10 +123,6 @@ where
     let mut peer_eof = false;
 
     let error = loop {
-        if stalled.is_none() && unprocessed {
-            unprocessed = false;
-            let _ = session.handle_input(&mut rbuf, Instant::now());
-        }
         // Drain the session's outputs.
         let mut closing: Option<Error> = None;
         while stalled.is_none() {
@@ -230,6 +227,14 @@ where
         if let Some(e) = closing {
             break e;
         }
+        // Octets read while stalled go to the session only once every event it already had was
+        // taken (the loop above ran dry without stalling): never more than one read chunk of
+        // decoded messages waits in the session, however slowly the application reads.
+        if stalled.is_none() && unprocessed {
+            unprocessed = false;
+            let _ = session.handle_input(&mut rbuf, Instant::now());
+            continue;
+        }
         // Take the session's bytes once the previous ones are written: until then they wait
         // in the session, where a PONG owed is replaced rather than repeated.
         if pending.is_empty() {
@@ -248,6 +253,11 @@ where
             break session.handle_eof();
         }
 
+        if stalled.is_some() {
+            // We are the ones not reading: silence proves nothing about the peer, so its
+            // heartbeat deadlines wait until we read again.
+            session.handle_traffic_seen();
+        }
         let deadline = session.poll_timeout();
         // While stalled, keep reading only up to one chunk: enough to see that the peer is alive
         // (heartbeats), never an unbounded backlog.
@@ -545,6 +555,41 @@ mod tests {
                 .unwrap();
             assert_eq!(msg.parts(), [Bytes::from(vec![i])]);
         }
+        writer.abort();
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_holds_a_bounded_backlog_however_fast_the_peer_writes() {
+        let (socket, task, _prd, mut pwr) = stalled_dealer().await;
+        // The peer writes as fast as it can; the application takes one message per millisecond.
+        // Each message taken must let in about one message more, never a whole chunk more:
+        // the octets the peer gets to write stay bounded.
+        let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = written.clone();
+        let writer = tokio::spawn(async move {
+            let batch: Vec<u8> = (0..1024).flat_map(|_| [0x00u8, 1, 7]).collect();
+            while pwr.write_all(&batch).await.is_ok() {
+                w.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let mut taken = 0usize;
+        while started.elapsed() < Duration::from_secs(1) {
+            tokio::time::timeout(T, socket.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            taken += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let written = written.load(std::sync::atomic::Ordering::Relaxed);
+        // What was taken, plus the stream's buffer, one read chunk held back and one decoded.
+        let bound = taken * 3 + (1 << 16) + 3 * READ_CHUNK + 4096;
+        assert!(
+            written <= bound,
+            "the peer wrote {written} octets while {taken} messages were taken (bound {bound})"
+        );
+        assert!(!task.is_finished());
         writer.abort();
     }
 
