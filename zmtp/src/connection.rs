@@ -1,16 +1,23 @@
 //! One task per connection: it owns the stream halves, a read buffer and the sans-IO `Session`,
-//! and moves bytes, messages, deadlines and ZAP answers between them.
+//! and moves bytes, messages, deadlines and ZAP answers between them. It reaches its socket only
+//! through [`SocketLink`], the few calls a connection needs, so it can be run and tested alone.
 //!
 //! Reading and writing proceed concurrently inside one `select!` (both futures are cancel-safe),
-//! so two peers writing large messages at each other never deadlock. Outgoing messages are only
-//! taken from the socket while the write backlog is small: the per-peer channel bound is the
-//! send high-water mark; the shared incoming channel bound is the receive high-water mark.
-//! While that channel is full, the message it has no room for waits here and reads pause, and
-//! nothing else does: writes, the application's messages, heartbeats and timeouts go on. Reads
-//! continue only up to one chunk held back, and the peer is not timed out for a silence we
-//! caused by not reading. Decoded messages waiting in the session never exceed one chunk's worth. Our own
-//! subscriptions reach the peer through the session directly when it joins, and through a queue
-//! of their own afterwards, so a peer at its high-water mark never misses one.
+//! so two peers writing large messages at each other never deadlock.
+//!
+//! The hot path moves batches, never single messages: when the socket queued messages for
+//! this peer, the task takes all of them (up to the write backlog) in one go, the session
+//! encodes small frames into one buffer and chains large payloads, and the buffers go out in one
+//! vectored write. Every message one read decoded is handed up in one go, so the application
+//! is woken once per read, not per message. Outgoing messages are only taken while the write
+//! backlog is small: the per-peer pipe bound is the send high-water mark, the per-peer inbox
+//! bound the receive high-water mark. While the inbox is full, the messages it has no room for
+//! wait here and reads pause, and nothing else does: writes, the application's messages,
+//! heartbeats and timeouts go on. Reads continue only up to one chunk held back, and the peer
+//! is not timed out for a silence we caused by not reading. Decoded messages waiting here never
+//! exceed one chunk's worth. Our own subscriptions reach the peer through the session directly
+//! when it joins, and through a queue of their own afterwards, so a peer at its high-water mark
+//! never misses one.
 //!
 //! What a peer can make this task hold is bounded:
 //! - the read buffer grows with the octets that arrived (starting at [`READ_START`]), never with
@@ -25,29 +32,80 @@
 //!   and gives it up, closing, when a newer connection takes its place.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use zmtp_core::{AuthResult, Error, Event, MonitorEvent, Session, SocketType, ZapFailure};
+use zmtp_core::{
+    AuthRequest, AuthResult, Error, Event, MonitorEvent, PeerInfo, Session, SessionConfig,
+    SocketType, ZapFailure,
+};
 
 use crate::admission::Slot;
-use crate::peers::{Outgoing, PeerId, SubscriptionQueue};
-use crate::socket::{Incoming, Shared};
+use crate::peers::{PeerId, SubscriptionQueue};
+use crate::pipe::{Delivery, OutPipe, Parts};
 
 /// Stop taking messages from the socket while this many octets wait to be written.
 const WRITE_BACKLOG: usize = 4 << 20;
-/// Messages taken from the socket per wake-up, to batch small writes.
-const SEND_BATCH: usize = 256;
+/// Messages taken from the socket's pipe under one lock.
+const TAKE_BATCH: usize = 256;
+/// Buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
 /// Spare room first offered to a read: enough for a greeting and a handshake command.
 const READ_START: usize = 512;
 /// Most spare room offered to one read; the buffer grows beyond it only as frames arrive.
 const READ_CHUNK: usize = 64 << 10;
 /// How long a last-gasp flush (an ERROR command) may take.
 const LAST_GASP: Duration = Duration::from_secs(1);
+
+/// What a connection may ask of its socket: all of it, so the socket's own state stays its own.
+pub(crate) trait SocketLink: Send + Sync + 'static {
+    fn socket_type(&self) -> SocketType;
+    fn session_config(&self) -> &Arc<SessionConfig>;
+    /// Reports a monitor event for `endpoint`.
+    fn emit(&self, event: MonitorEvent, value: u32, endpoint: &str);
+    /// Cancelled when the socket closes.
+    fn shutdown(&self) -> &CancellationToken;
+    /// Set when the socket closes with linger: until when queued messages may still go out.
+    fn linger_deadline(&self) -> Option<tokio::time::Instant>;
+    /// Asks the socket's ZAP handler (with its timeout); no handler answers a refusal.
+    fn authenticate(&self, request: AuthRequest) -> oneshot::Receiver<AuthResult>;
+    /// The peer's handshake completed; `None` when the socket takes no more peers.
+    fn join(&self, info: PeerInfo) -> Option<Registration>;
+    /// The connection of a joined peer ended.
+    fn leave(&self, peer: PeerId);
+    /// Hands received messages to the socket; what does not fit stays in `batch`.
+    fn deliver(&self, peer: PeerId, batch: &mut VecDeque<Parts>) -> Delivery;
+    /// The peer subscribed or cancelled (PUB/XPUB). Returns what the application is to receive
+    /// about it (XPUB), or the error that ends the connection (a limit).
+    fn peer_subscription(
+        &self,
+        peer: PeerId,
+        topic: Bytes,
+        subscribe: bool,
+    ) -> Result<Option<Parts>, Error>;
+    /// The peer's pipe was full and has room again.
+    fn room_freed(&self);
+}
+
+/// What a connection gets when its peer joins the socket.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) id: PeerId,
+    /// Messages for this peer (bound = SNDHWM).
+    pub(crate) out: Arc<OutPipe>,
+    /// Notified when the peer's inbox has room again after a `Delivery::Full`.
+    pub(crate) room: Arc<Notify>,
+    /// Our subscription changes for this peer.
+    pub(crate) subscription_changes: Arc<SubscriptionQueue>,
+    /// Our subscriptions at the moment it joined, to send it first.
+    pub(crate) replay: Vec<Bytes>,
+}
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -56,17 +114,10 @@ pub(crate) struct ConnectionEnd {
     pub(crate) handshake_done: bool,
 }
 
-struct Registered {
-    id: PeerId,
-    /// Fixed for the connection's life: looked up once, not per message.
-    routing_id: Bytes,
-    rx: mpsc::Receiver<Outgoing>,
-}
-
 /// Runs one connection to its end, inside a tracing span that names it (endpoint, peer
 /// address, mechanism, socket type), so that every event it logs says which connection it is.
 pub(crate) async fn run<R, W>(
-    shared: Arc<Shared>,
+    link: Arc<dyn SocketLink>,
     rd: R,
     wr: W,
     peer_address: String,
@@ -81,16 +132,16 @@ where
         "connection",
         endpoint = %endpoint,
         peer = %peer_address,
-        mechanism = %shared.options.mechanism.name().as_str_lossy(),
-        socket_type = shared.socket_type.as_str(),
+        mechanism = %link.session_config().mechanism.name().as_str_lossy(),
+        socket_type = link.socket_type().as_str(),
     );
-    drive(shared, rd, wr, peer_address, endpoint, slot)
+    drive(link, rd, wr, peer_address, endpoint, slot)
         .instrument(span)
         .await
 }
 
 async fn drive<R, W>(
-    shared: Arc<Shared>,
+    link: Arc<dyn SocketLink>,
     mut rd: R,
     mut wr: W,
     peer_address: String,
@@ -101,31 +152,36 @@ where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
-    let mut session = Session::new(shared.session_config.clone(), peer_address, Instant::now());
+    let mut session = Session::new(link.session_config().clone(), peer_address, Instant::now());
     let evicted = slot.as_ref().map(|s| s.evicted.clone());
     // Whether this socket hands received messages to the application at all.
-    let delivers = !matches!(shared.socket_type, SocketType::Pub | SocketType::Push);
+    let delivers = !matches!(link.socket_type(), SocketType::Pub | SocketType::Push);
     let mut rbuf = BytesMut::new();
     let mut read_room = READ_START;
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     let mut pending_len = 0usize;
-    let mut registered: Option<Registered> = None;
-    // Our own subscription changes for this peer, once it joined (SUB/XSUB).
-    let mut subscription_changes: Option<Arc<SubscriptionQueue>> = None;
+    let mut registered: Option<Registration> = None;
     let mut auth_rx: Option<oneshot::Receiver<AuthResult>> = None;
     let mut handshake_done = false;
-    // A message the socket's queue (RCVHWM) had no room for. While one waits, events stay in
-    // the session and reads pause; writes, outgoing messages and timers go on.
-    let mut stalled: Option<Incoming> = None;
+    // Messages decoded and not yet handed to the socket.
+    let mut inbound: VecDeque<Parts> = VecDeque::new();
+    // Messages taken from the socket's pipe, on their way into the session.
+    let mut taken: VecDeque<Parts> = VecDeque::new();
+    // The socket's inbox for this peer was full: what it had no room for waits in `inbound`,
+    // events stay in the session and reads pause; writes, outgoing messages and timers go on.
+    let mut stalled = false;
     // Octets read while stalled and not yet passed to the session (they still show liveness).
     let mut unprocessed = false;
     // The peer closed its end; what it sent before is delivered first.
     let mut peer_eof = false;
 
     let error = loop {
+        if stalled {
+            stalled = hand_up(&*link, &registered, &mut inbound);
+        }
         // Drain the session's outputs.
         let mut closing: Option<Error> = None;
-        while stalled.is_none() {
+        while !stalled {
             let Some(ev) = session.poll_event() else {
                 break;
             };
@@ -135,22 +191,15 @@ where
                     if let Some(slot) = slot.take() {
                         slot.release();
                     }
-                    shared
-                        .monitor
-                        .emit(MonitorEvent::HandshakeSucceeded, 0, &endpoint);
-                    match shared.register_peer(info) {
+                    link.emit(MonitorEvent::HandshakeSucceeded, 0, &endpoint);
+                    match link.join(info) {
                         Some(reg) => {
                             // Our own subscriptions go to the new peer first, straight into the
                             // session: however many there are, none is lost to a full queue.
                             for topic in &reg.replay {
                                 let _ = session.send_subscription(topic, true);
                             }
-                            subscription_changes = Some(reg.subscription_changes);
-                            registered = Some(Registered {
-                                id: reg.id,
-                                routing_id: reg.routing_id,
-                                rx: reg.rx,
-                            })
+                            registered = Some(reg);
                         }
                         // The socket takes no more peers (PAIR has one at most).
                         None => {
@@ -161,76 +210,47 @@ where
                 }
                 Event::Message(parts) => {
                     // PUB and PUSH never receive: what their peers send is dropped here, or it
-                    // would sit in the incoming queue until the socket closed.
-                    if !delivers {
-                        continue;
-                    }
-                    let Some(reg) = &registered else { continue };
-                    let routing_id = reg.routing_id.clone();
-                    let properties = session
-                        .peer()
-                        .map(|p| p.properties.clone())
-                        .unwrap_or_default();
-                    let incoming = Incoming {
-                        peer: reg.id,
-                        routing_id,
-                        parts,
-                        properties,
-                    };
-                    // Back-pressure: while the socket's queue is full, this message waits and
-                    // reads pause (see `stalled`); nothing else does.
-                    match shared.incoming.try_send(incoming) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(incoming)) => stalled = Some(incoming),
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            closing = Some(Error::Io("socket closed".into()));
-                            break;
-                        }
+                    // would sit in the socket's inbox until it closed.
+                    if delivers && registered.is_some() {
+                        inbound.push_back(parts);
                     }
                 }
                 Event::Subscribe(topic) => {
                     if let Some(reg) = &registered {
-                        if let Err(e) = shared.peer_subscription(reg.id, topic, true) {
-                            closing = Some(e);
-                            break;
+                        match link.peer_subscription(reg.id, topic, true) {
+                            Ok(notice) => inbound.extend(notice),
+                            Err(e) => {
+                                closing = Some(e);
+                                break;
+                            }
                         }
                     }
                 }
                 Event::Cancel(topic) => {
                     if let Some(reg) = &registered {
                         // A cancel never fails: it can only free what the peer held.
-                        let _ = shared.peer_subscription(reg.id, topic, false);
-                    }
-                }
-                Event::AuthRequest(req) => {
-                    let (tx, rx) = oneshot::channel();
-                    auth_rx = Some(rx);
-                    match shared.options.authenticator.clone() {
-                        Some(auth) => {
-                            let timeout = shared.options.zap_timeout;
-                            shared.tasks.spawn(async move {
-                                let reply = tokio::time::timeout(timeout, auth.authenticate(req))
-                                    .await
-                                    .unwrap_or(Err(ZapFailure::Unspecified));
-                                let _ = tx.send(reply);
-                            });
-                        }
-                        // No handler: fail closed, as libzmq does for PLAIN.
-                        None => {
-                            let _ = tx.send(Err(ZapFailure::Unspecified));
+                        if let Ok(notice) = link.peer_subscription(reg.id, topic, false) {
+                            inbound.extend(notice);
                         }
                     }
                 }
+                Event::AuthRequest(req) => auth_rx = Some(link.authenticate(req)),
                 _ => {}
             }
         }
         if let Some(e) = closing {
             break e;
         }
+        // Everything one read decoded goes up in one batch. Back-pressure: while the
+        // socket's inbox for this peer is full, the rest waits here and reads pause (see
+        // `stalled`); nothing else does.
+        if !stalled && !inbound.is_empty() {
+            stalled = hand_up(&*link, &registered, &mut inbound);
+        }
         // Octets read while stalled go to the session only once every event it already had was
         // taken (the loop above ran dry without stalling): never more than one read chunk of
-        // decoded messages waits in the session, however slowly the application reads.
-        if stalled.is_none() && unprocessed {
+        // decoded messages waits here, however slowly the application reads.
+        if !stalled && unprocessed {
             unprocessed = false;
             let _ = session.handle_input(&mut rbuf, Instant::now());
             continue;
@@ -249,11 +269,11 @@ where
         if let Some(e) = session.error() {
             break e.clone();
         }
-        if peer_eof && stalled.is_none() && !unprocessed {
+        if peer_eof && !stalled && !unprocessed {
             break session.handle_eof();
         }
 
-        if stalled.is_some() {
+        if stalled {
             // We are the ones not reading: silence proves nothing about the peer, so its
             // heartbeat deadlines wait until we read again.
             session.handle_traffic_seen();
@@ -261,7 +281,7 @@ where
         let deadline = session.poll_timeout();
         // While stalled, keep reading only up to one chunk: enough to see that the peer is alive
         // (heartbeats), never an unbounded backlog.
-        let can_read = !peer_eof && (stalled.is_none() || rbuf.len() < READ_CHUNK);
+        let can_read = !peer_eof && (!stalled || rbuf.len() < READ_CHUNK);
         let backlog = pending_len + session.pending_transmit();
         let can_take = registered.is_some() && backlog < WRITE_BACKLOG;
         // Offer a read as much spare room as the last one filled, doubled (up to READ_CHUNK):
@@ -270,21 +290,22 @@ where
             rbuf.reserve(read_room);
         }
         tokio::select! {
-            _ = shared.shutdown.cancelled() => {
+            _ = link.shutdown().cancelled() => {
                 // Closing with linger: what the socket already queued for this peer goes out.
-                if let Some(reg) = registered.as_mut() {
-                    if shared.linger_deadline().is_some() {
-                        while let Ok(out) = reg.rx.try_recv() {
-                            apply_outgoing(&mut session, out);
+                if let Some(reg) = &registered {
+                    if link.linger_deadline().is_some() {
+                        reg.out.take(usize::MAX, &mut taken);
+                        for parts in taken.drain(..) {
+                            send_message(&mut session, parts);
                         }
                     }
                 }
                 break Error::Io("socket closed".into());
             }
             r = rd.read_buf(&mut rbuf), if can_read => match r {
-                Ok(0) if stalled.is_some() || unprocessed => peer_eof = true,
+                Ok(0) if stalled || unprocessed => peer_eof = true,
                 Ok(0) => break session.handle_eof(),
-                Ok(_) if stalled.is_some() => {
+                Ok(_) if stalled => {
                     session.handle_traffic_seen();
                     unprocessed = true;
                 }
@@ -300,40 +321,24 @@ where
                 }
                 Err(e) => break Error::Io(e.to_string()),
             },
-            _ = changes_ready(&subscription_changes) => {
-                if let Some(queue) = &subscription_changes {
-                    for (topic, subscribe) in queue.take() {
+            _ = changes_ready(&registered) => {
+                if let Some(reg) = &registered {
+                    for (topic, subscribe) in reg.subscription_changes.take() {
                         let _ = session.send_subscription(&topic, subscribe);
                     }
                 }
             },
-            permit = shared.incoming.reserve(), if stalled.is_some() => match permit {
-                Ok(permit) => {
-                    if let Some(incoming) = stalled.take() {
-                        permit.send(incoming);
-                    }
-                }
-                Err(_) => break Error::Io("socket closed".into()),
-            },
+            _ = room_ready(&registered), if stalled => {},
             _ = cancelled(&evicted), if !handshake_done && evicted.is_some() => {
                 break Error::Io("handshake slot taken by a newer connection".into());
             },
-            r = write_front(&mut wr, &mut pending), if !pending.is_empty() => match r {
+            r = write_some(&mut wr, &mut pending), if !pending.is_empty() => match r {
                 Ok(n) => pending_len -= n,
                 Err(e) => break Error::Io(e.to_string()),
             },
-            msg = recv_outgoing(&mut registered), if can_take => {
-                if let Some(out) = msg {
-                    apply_outgoing(&mut session, out);
-                    // Batch whatever else is already queued.
-                    if let Some(reg) = registered.as_mut() {
-                        for _ in 0..SEND_BATCH {
-                            match reg.rx.try_recv() {
-                                Ok(out) => apply_outgoing(&mut session, out),
-                                Err(_) => break,
-                            }
-                        }
-                    }
+            _ = outgoing_ready(&registered), if can_take => {
+                if let Some(reg) = &registered {
+                    take_outgoing(&*link, reg, &mut session, &mut taken, pending_len);
                 }
             },
             _ = sleep_until(deadline), if deadline.is_some() => {
@@ -352,7 +357,7 @@ where
         pending.push_back(chunk);
     }
     if !pending.is_empty() {
-        let budget = match shared.linger_deadline() {
+        let budget = match link.linger_deadline() {
             Some(until) => until.saturating_duration_since(tokio::time::Instant::now()),
             None => LAST_GASP,
         };
@@ -366,7 +371,8 @@ where
     }
     let _ = wr.shutdown().await;
     if let Some(reg) = registered {
-        shared.unregister_peer(reg.id);
+        reg.out.close();
+        link.leave(reg.id);
     }
     ConnectionEnd {
         error,
@@ -374,47 +380,106 @@ where
     }
 }
 
-fn apply_outgoing(session: &mut Session, out: Outgoing) {
-    let r = match out {
-        Outgoing::Message(parts) => session.send_message(parts),
-    };
-    if let Err(e) = r {
+/// Hands `inbound` to the socket; true when the peer's inbox is full (stalled).
+fn hand_up(
+    link: &dyn SocketLink,
+    registered: &Option<Registration>,
+    inbound: &mut VecDeque<Parts>,
+) -> bool {
+    match registered {
+        Some(reg) => link.deliver(reg.id, inbound) == Delivery::Full,
+        None => {
+            inbound.clear();
+            false
+        }
+    }
+}
+
+/// Moves what the socket queued for this peer into the session, in batches under one lock
+/// each, until the pipe is empty or the write backlog is reached.
+fn take_outgoing(
+    link: &dyn SocketLink,
+    reg: &Registration,
+    session: &mut Session,
+    taken: &mut VecDeque<Parts>,
+    written_backlog: usize,
+) {
+    loop {
+        if reg.out.take(TAKE_BATCH, taken) {
+            link.room_freed();
+        }
+        if taken.is_empty() {
+            return;
+        }
+        for parts in taken.drain(..) {
+            send_message(session, parts);
+        }
+        if written_backlog + session.pending_transmit() >= WRITE_BACKLOG {
+            return;
+        }
+    }
+}
+
+fn send_message(session: &mut Session, parts: Parts) {
+    if let Err(e) = session.send_message(parts) {
         tracing::debug!(error = %e, "dropping outgoing message");
     }
 }
 
-async fn write_front<W: AsyncWrite + Unpin>(
+/// Writes the front of `pending`, several buffers at once; returns the octets written.
+async fn write_some<W: AsyncWrite + Unpin>(
     wr: &mut W,
     pending: &mut VecDeque<Bytes>,
 ) -> std::io::Result<usize> {
-    let front = pending.front_mut().expect("guarded by !pending.is_empty()");
-    let n = wr.write(front).await?;
+    let n = if pending.len() == 1 || !wr.is_write_vectored() {
+        wr.write(&pending[0]).await?
+    } else {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let k = pending.len().min(MAX_IOVECS);
+        for (slice, chunk) in slices.iter_mut().zip(pending.iter()) {
+            *slice = IoSlice::new(chunk);
+        }
+        wr.write_vectored(&slices[..k]).await?
+    };
     if n == 0 {
         return Err(std::io::ErrorKind::WriteZero.into());
     }
-    if n == front.len() {
-        pending.pop_front();
-    } else {
-        let _ = front.split_to(n);
+    let mut left = n;
+    while left > 0 {
+        let front = pending.front_mut().expect("wrote no more than was pending");
+        if left >= front.len() {
+            left -= front.len();
+            pending.pop_front();
+        } else {
+            let _ = front.split_to(left);
+            left = 0;
+        }
     }
     Ok(n)
 }
 
-async fn recv_outgoing(registered: &mut Option<Registered>) -> Option<Outgoing> {
+async fn outgoing_ready(registered: &Option<Registration>) {
     match registered {
-        Some(reg) => reg.rx.recv().await,
+        Some(reg) => reg.out.readable().await,
         None => std::future::pending().await,
     }
 }
 
-async fn changes_ready(queue: &Option<Arc<SubscriptionQueue>>) {
-    match queue {
-        Some(queue) => queue.ready.notified().await,
+async fn changes_ready(registered: &Option<Registration>) {
+    match registered {
+        Some(reg) => reg.subscription_changes.ready.notified().await,
         None => std::future::pending().await,
     }
 }
 
-async fn cancelled(token: &Option<tokio_util::sync::CancellationToken>) {
+async fn room_ready(registered: &Option<Registration>) {
+    match registered {
+        Some(reg) => reg.room.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn cancelled(token: &Option<CancellationToken>) {
     match token {
         Some(t) => t.cancelled().await,
         None => std::future::pending().await,

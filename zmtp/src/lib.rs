@@ -1,14 +1,15 @@
 //! Pure-Rust ZeroMQ sockets over tokio: ZMTP 3.x with NULL, PLAIN and CURVE security.
 //!
 //! ```text
-//! Socket (pattern policy) ──► per-peer channels ──► connection tasks ──► TCP / IPC
-//!        ▲                                           │  (zmtp_core::Session:
-//!        └──── shared incoming channel ◄─────────────┘   greeting, handshake, frames)
+//! Socket (pattern policy) ──► per-peer pipes ──► connection tasks ──► TCP / IPC
+//!        ▲                                         │  (zmtp_core::Session:
+//!        └──── inbox (a queue per peer) ◄──────────┘   greeting, handshake, frames)
 //! ```
 //!
 //! Each connection runs in its own task, driving the sans-IO `zmtp_core::Session`. Sockets route
 //! messages between the application and their connections as their type demands (round robin,
-//! routing ids, envelopes, subscriptions). Channel bounds are the high-water marks.
+//! routing ids, envelopes, subscriptions). Queue bounds are the high-water marks; messages cross
+//! them in batches, so the hot path pays a lock per message and a wake-up per batch.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ mod message;
 pub mod monitor;
 mod options;
 mod peers;
+mod pipe;
 mod socket;
 mod zap_remote;
 

@@ -4,15 +4,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
 use zmtp_core::{Error, Limits, PeerInfo};
 
-/// What a socket asks a connection task to send.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    Message(Vec<Bytes>),
-}
+use crate::pipe::{OutPipe, Parts, PushError};
 
 /// Our own subscription changes (SUB/XSUB) on their way to one peer. Apart from the message
 /// queue, so that a peer at its high-water mark still hears every change: its length is bounded
@@ -41,7 +37,7 @@ pub(crate) type PeerId = u64;
 
 #[derive(Debug)]
 pub(crate) struct PeerEntry {
-    pub(crate) tx: mpsc::Sender<Outgoing>,
+    pub(crate) out: Arc<OutPipe>,
     pub(crate) subscription_changes: Arc<SubscriptionQueue>,
     pub(crate) routing_id: Bytes,
     #[allow(dead_code)]
@@ -105,7 +101,7 @@ impl Peers {
     /// otherwise a generated 5-octet id (`0x00` + u32), as libzmq's ROUTER does.
     pub(crate) fn insert(
         &mut self,
-        tx: mpsc::Sender<Outgoing>,
+        out: Arc<OutPipe>,
         subscription_changes: Arc<SubscriptionQueue>,
         info: PeerInfo,
     ) -> (PeerId, Bytes) {
@@ -130,7 +126,7 @@ impl Peers {
         self.entries.insert(
             id,
             PeerEntry {
-                tx,
+                out,
                 subscription_changes,
                 routing_id: routing_id.clone(),
                 info,
@@ -148,43 +144,62 @@ impl Peers {
         }
     }
 
-    /// Senders in round-robin order, starting with the next peer due.
-    pub(crate) fn round_robin(&self) -> Vec<(PeerId, mpsc::Sender<Outgoing>)> {
+    /// Queues a message for the next peer in turn that has room (libzmq's load balancing:
+    /// a full peer is skipped, not waited for). Gives the message back when none has room.
+    pub(crate) fn push_round_robin(&mut self, mut parts: Parts) -> Result<PeerId, Parts> {
         let n = self.order.len();
-        (0..n)
-            .map(|i| self.order[(self.rr + i) % n])
-            .filter_map(|id| self.entries.get(&id).map(|e| (id, e.tx.clone())))
-            .collect()
-    }
-
-    /// Moves the round-robin cursor past `id`.
-    pub(crate) fn advance_past(&mut self, id: PeerId) {
-        if let Some(pos) = self.order.iter().position(|&p| p == id) {
-            self.rr = (pos + 1) % self.order.len().max(1);
+        for i in 0..n {
+            let at = (self.rr + i) % n;
+            let id = self.order[at];
+            let Some(entry) = self.entries.get(&id) else {
+                continue;
+            };
+            match entry.out.try_push(parts) {
+                Ok(()) => {
+                    self.rr = (at + 1) % n;
+                    return Ok(id);
+                }
+                Err((_, back)) => parts = back,
+            }
         }
+        Err(parts)
     }
 
-    pub(crate) fn by_routing_id(&self, routing_id: &[u8]) -> Option<mpsc::Sender<Outgoing>> {
-        let id = self.by_routing_id.get(routing_id)?;
-        self.entries.get(id).map(|e| e.tx.clone())
+    /// Queues a message for one peer; `None` when it is gone.
+    pub(crate) fn push_to(
+        &self,
+        id: PeerId,
+        parts: Parts,
+    ) -> Option<Result<(), (PushError, Parts)>> {
+        Some(self.entries.get(&id)?.out.try_push(parts))
     }
 
-    pub(crate) fn sender(&self, id: PeerId) -> Option<mpsc::Sender<Outgoing>> {
-        self.entries.get(&id).map(|e| e.tx.clone())
+    pub(crate) fn by_routing_id(&self, routing_id: &[u8]) -> Option<PeerId> {
+        self.by_routing_id.get(routing_id).copied()
     }
 
-    /// Senders of the peers with a subscription that prefixes `topic`: a lookup per distinct
-    /// subscription length, never a scan of every subscription.
-    pub(crate) fn subscribers(&mut self, topic: &[u8]) -> Vec<mpsc::Sender<Outgoing>> {
+    /// Queues a message for every peer with a subscription that prefixes `topic` (a lookup
+    /// per distinct subscription length, never a scan of every subscription), dropping it for a
+    /// peer at its high-water mark, as PUB does.
+    pub(crate) fn publish(&mut self, parts: &Parts) {
         let mut matched = std::mem::take(&mut self.matched);
         matched.clear();
-        self.subscriptions.matching(topic, &mut matched);
-        let senders = matched
-            .iter()
-            .filter_map(|id| self.entries.get(id).map(|e| e.tx.clone()))
-            .collect();
+        self.subscriptions.matching(&parts[0], &mut matched);
+        for id in &matched {
+            if let Some(entry) = self.entries.get(id) {
+                let _ = entry.out.try_push(parts.clone());
+            }
+        }
         self.matched = matched;
-        senders
+    }
+
+    /// Queues a message for every peer, dropping it for a peer at its high-water mark.
+    pub(crate) fn push_all(&self, parts: &Parts) {
+        for id in &self.order {
+            if let Some(entry) = self.entries.get(id) {
+                let _ = entry.out.try_push(parts.clone());
+            }
+        }
     }
 
     /// How many peers hold a subscription that prefixes `topic`.
@@ -202,13 +217,6 @@ impl Peers {
         self.entries
             .values()
             .map(|e| e.subscription_changes.clone())
-            .collect()
-    }
-
-    pub(crate) fn all(&self) -> Vec<mpsc::Sender<Outgoing>> {
-        self.order
-            .iter()
-            .filter_map(|id| self.entries.get(id).map(|e| e.tx.clone()))
             .collect()
     }
 }

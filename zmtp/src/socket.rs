@@ -1,11 +1,13 @@
 //! Sockets: a socket type's routing policy over the set of its connections.
 //!
 //! ```text
-//!  Socket::send ──► pattern (round robin / routing id / subscriptions) ──► per-peer channel
+//!  Socket::send ──► pattern (round robin / routing id / subscriptions) ──► per-peer pipe
 //!                                                                          (bound = SNDHWM)
-//!  Socket::recv ◄── pattern (envelopes, filters) ◄── shared incoming channel ◄── connection tasks
-//!                                                     (bound = RCVHWM)
+//!  Socket::recv ◄── pattern (envelopes, filters) ◄── inbox, fair-queued ◄── connection tasks
+//!                                                     (bound = RCVHWM per peer)
 //! ```
+//!
+//! Connection tasks see the socket only through [`SocketLink`], implemented here by `Shared`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,42 +15,23 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Mutex as AsyncMutex, Notify};
+use tokio::sync::{mpsc, oneshot, Mutex as AsyncMutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
-use zmtp_core::{Error, Metadata, MonitorEvent, PeerInfo, SessionConfig, SocketType};
+use zmtp_core::{
+    AuthRequest, AuthResult, Error, MonitorEvent, PeerInfo, SessionConfig, SocketType, ZapFailure,
+};
 
 use crate::admission::{Admission, Slot};
-use crate::connection::{self, ConnectionEnd};
+use crate::connection::{self, ConnectionEnd, Registration, SocketLink};
 use crate::endpoint::Endpoint;
 use crate::error::SocketError;
 use crate::message::Message;
 use crate::monitor::{MonitorSink, SocketEvent};
 use crate::options::SocketOptions;
-use crate::peers::{Outgoing, PeerId, Peers, SubscriptionQueue};
-
-/// A message handed from a connection task to its socket.
-#[derive(Debug)]
-pub(crate) struct Incoming {
-    pub(crate) peer: PeerId,
-    pub(crate) routing_id: Bytes,
-    pub(crate) parts: Vec<Bytes>,
-    pub(crate) properties: Arc<Metadata>,
-}
-
-/// What a connection gets when its peer joins the socket.
-#[derive(Debug)]
-pub(crate) struct Registration {
-    pub(crate) id: PeerId,
-    pub(crate) routing_id: Bytes,
-    /// Messages for this peer (bound = SNDHWM).
-    pub(crate) rx: mpsc::Receiver<Outgoing>,
-    /// Our subscription changes for this peer.
-    pub(crate) subscription_changes: Arc<SubscriptionQueue>,
-    /// Our subscriptions at the moment it joined, to send it first.
-    pub(crate) replay: Vec<Bytes>,
-}
+use crate::peers::{PeerId, Peers, SubscriptionQueue};
+use crate::pipe::{Delivery, Inbox, OutPipe, Parts, PushError, Received};
 
 /// State shared by a socket and its tasks.
 #[derive(Debug)]
@@ -58,7 +41,8 @@ pub(crate) struct Shared {
     pub(crate) session_config: Arc<SessionConfig>,
     pub(crate) peers: Mutex<Peers>,
     pub(crate) peers_changed: Notify,
-    pub(crate) incoming: mpsc::Sender<Incoming>,
+    /// What the connections received, per peer (bound = RCVHWM each).
+    pub(crate) inbox: Inbox,
     pub(crate) monitor: MonitorSink,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -83,49 +67,119 @@ impl Shared {
         self.peers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Moves a message into one peer's pipe. With `wait`, waits while the pipe is full
+    /// (for at most the socket's send timeout, applied by the caller); without, drops it there.
+    /// `Ok(false)`: the peer is gone.
+    async fn push_to(&self, id: PeerId, mut parts: Parts, wait: bool) -> Result<bool, SocketError> {
+        loop {
+            let changed = self.peers_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match self.peers().push_to(id, parts) {
+                None | Some(Err((PushError::Closed, _))) => return Ok(false),
+                Some(Ok(())) => return Ok(true),
+                Some(Err((PushError::Full, _))) if !wait => return Ok(true),
+                Some(Err((PushError::Full, back))) => parts = back,
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Err(SocketError::Closed),
+                _ = &mut changed => {}
+            }
+        }
+    }
+}
+
+impl SocketLink for Shared {
+    fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    fn session_config(&self) -> &Arc<SessionConfig> {
+        &self.session_config
+    }
+
+    fn emit(&self, event: MonitorEvent, value: u32, endpoint: &str) {
+        self.monitor.emit(event, value, endpoint);
+    }
+
+    fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    fn linger_deadline(&self) -> Option<tokio::time::Instant> {
+        Shared::linger_deadline(self)
+    }
+
+    fn authenticate(&self, request: AuthRequest) -> oneshot::Receiver<AuthResult> {
+        let (tx, rx) = oneshot::channel();
+        match self.options.authenticator.clone() {
+            Some(auth) => {
+                let timeout = self.options.zap_timeout;
+                self.tasks.spawn(async move {
+                    let reply = tokio::time::timeout(timeout, auth.authenticate(request))
+                        .await
+                        .unwrap_or(Err(ZapFailure::Unspecified));
+                    let _ = tx.send(reply);
+                });
+            }
+            // No handler: fail closed, as libzmq does for PLAIN.
+            None => {
+                let _ = tx.send(Err(ZapFailure::Unspecified));
+            }
+        }
+        rx
+    }
+
     /// Registers a peer whose handshake completed; `None` when the socket takes no more. Also
     /// returns our own subscriptions (SUB/XSUB), for the connection to send the new peer first.
-    pub(crate) fn register_peer(&self, info: PeerInfo) -> Option<Registration> {
-        let (tx, rx) = mpsc::channel(self.options.sndhwm.max(1));
+    fn join(&self, info: PeerInfo) -> Option<Registration> {
+        let out = OutPipe::new(self.options.sndhwm);
         let subscription_changes = Arc::new(SubscriptionQueue::default());
+        let properties = info.properties.clone();
         let mut peers = self.peers();
         if self.socket_type == SocketType::Pair && peers.len() >= 1 {
             return None;
         }
         // Taken under the peers lock, so that a subscription made meanwhile reaches the new
-        // peer either in this list or through its channel, never neither.
+        // peer either in this list or through its queue, never neither.
         let replay = if matches!(self.socket_type, SocketType::Sub | SocketType::Xsub) {
             let subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
             subs.topics().cloned().collect()
         } else {
             Vec::new()
         };
-        let (id, routing_id) = peers.insert(tx, subscription_changes.clone(), info);
+        let (id, routing_id) = peers.insert(out.clone(), subscription_changes.clone(), info);
+        let room = self.inbox.attach(id, routing_id, properties);
         drop(peers);
         self.peers_changed.notify_waiters();
         Some(Registration {
             id,
-            routing_id,
-            rx,
+            out,
+            room,
             subscription_changes,
             replay,
         })
     }
 
-    pub(crate) fn unregister_peer(&self, id: PeerId) {
+    fn leave(&self, id: PeerId) {
         self.peers().remove(id);
+        self.inbox.detach(id);
         self.peers_changed.notify_waiters();
+    }
+
+    fn deliver(&self, peer: PeerId, batch: &mut std::collections::VecDeque<Parts>) -> Delivery {
+        self.inbox.deliver(peer, batch)
     }
 
     /// A peer subscribed or cancelled (PUB/XPUB). A subscription beyond the peer's limits
     /// (`Limits::max_subscriptions`, `max_subscription_octets`) is refused with the error that
     /// ends its connection.
-    pub(crate) fn peer_subscription(
+    fn peer_subscription(
         &self,
         id: PeerId,
         topic: Bytes,
         subscribe: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Parts>, Error> {
         {
             let mut peers = self.peers();
             if subscribe {
@@ -136,18 +190,17 @@ impl Shared {
         }
         self.peers_changed.notify_waiters();
         // XPUB hands subscriptions to the application as `\x01topic` / `\x00topic`.
-        if self.socket_type == SocketType::Xpub {
-            let mut body = Vec::with_capacity(topic.len() + 1);
-            body.push(u8::from(subscribe));
-            body.extend_from_slice(&topic);
-            let _ = self.incoming.try_send(Incoming {
-                peer: id,
-                routing_id: Bytes::new(),
-                parts: vec![Bytes::from(body)],
-                properties: Arc::new(Metadata::new()),
-            });
+        if self.socket_type != SocketType::Xpub {
+            return Ok(None);
         }
-        Ok(())
+        let mut body = Vec::with_capacity(topic.len() + 1);
+        body.push(u8::from(subscribe));
+        body.extend_from_slice(&topic);
+        Ok(Some(vec![Bytes::from(body)]))
+    }
+
+    fn room_freed(&self) {
+        self.peers_changed.notify_waiters();
     }
 }
 
@@ -180,7 +233,6 @@ struct RepState {
 #[derive(Debug)]
 pub struct Socket {
     shared: Arc<Shared>,
-    incoming: AsyncMutex<mpsc::Receiver<Incoming>>,
     req: AsyncMutex<ReqState>,
     rep: AsyncMutex<RepState>,
 }
@@ -207,7 +259,7 @@ impl Socket {
             None
         };
         config.metadata = options.metadata.clone();
-        let (tx, rx) = mpsc::channel(options.rcvhwm.max(1));
+        let inbox = Inbox::new(options.rcvhwm);
         let peers = Peers::new(&options.limits);
         Socket {
             shared: Arc::new(Shared {
@@ -216,7 +268,7 @@ impl Socket {
                 options,
                 peers: Mutex::new(peers),
                 peers_changed: Notify::new(),
-                incoming: tx,
+                inbox,
                 monitor: MonitorSink::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -230,7 +282,6 @@ impl Socket {
                 housekeeping: std::sync::atomic::AtomicBool::new(false),
                 linger_until: Mutex::new(None),
             }),
-            incoming: AsyncMutex::new(rx),
             req: AsyncMutex::new(ReqState::default()),
             rep: AsyncMutex::new(RepState::default()),
         }
@@ -549,11 +600,7 @@ impl Socket {
                     ));
                 };
                 envelope.extend(parts);
-                let tx = shared.peers().sender(peer);
-                if let Some(tx) = tx {
-                    let _ = tx.send(Outgoing::Message(envelope)).await;
-                }
-                Ok(())
+                shared.push_to(peer, envelope, true).await.map(|_| ())
             }
             SocketType::Router => {
                 let routing_id = parts.remove(0);
@@ -562,27 +609,21 @@ impl Socket {
                         "ROUTER needs a routing id and a body",
                     ));
                 }
-                let tx = shared.peers().by_routing_id(&routing_id);
-                match tx {
-                    Some(tx) if shared.options.router_mandatory => tx
-                        .send(Outgoing::Message(parts))
-                        .await
-                        .map_err(|_| SocketError::HostUnreachable),
+                let peer = shared.peers().by_routing_id(&routing_id);
+                let mandatory = shared.options.router_mandatory;
+                match peer {
                     // Without ROUTER_MANDATORY, libzmq drops what it cannot deliver.
-                    Some(tx) => {
-                        let _ = tx.try_send(Outgoing::Message(parts));
-                        Ok(())
-                    }
-                    None if shared.options.router_mandatory => Err(SocketError::HostUnreachable),
+                    Some(peer) => match shared.push_to(peer, parts, mandatory).await? {
+                        false if mandatory => Err(SocketError::HostUnreachable),
+                        _ => Ok(()),
+                    },
+                    None if mandatory => Err(SocketError::HostUnreachable),
                     None => Ok(()),
                 }
             }
             SocketType::Pub | SocketType::Xpub => {
-                let subscribers = shared.peers().subscribers(&parts[0]);
-                for tx in subscribers {
-                    // PUB drops for a subscriber at its high-water mark rather than wait.
-                    let _ = tx.try_send(Outgoing::Message(parts.clone()));
-                }
+                // PUB drops for a subscriber at its high-water mark rather than wait.
+                shared.peers().publish(&parts);
                 Ok(())
             }
             SocketType::Xsub => {
@@ -592,9 +633,7 @@ impl Socket {
                     self.change_subscription(topic, subscribe);
                     return Ok(());
                 }
-                for tx in shared.peers().all() {
-                    let _ = tx.try_send(Outgoing::Message(parts.clone()));
-                }
+                shared.peers().push_all(&parts);
                 Ok(())
             }
             SocketType::Pull | SocketType::Sub => Err(SocketError::Unsupported {
@@ -608,36 +647,26 @@ impl Socket {
         }
     }
 
-    async fn send_round_robin(&self, parts: Vec<Bytes>) -> Result<PeerId, SocketError> {
+    async fn send_round_robin(&self, parts: Parts) -> Result<PeerId, SocketError> {
         let shared = &self.shared;
-        let out = Outgoing::Message(parts);
+        // The common case takes one lock and no wake-up registration.
+        let mut parts = match shared.peers().push_round_robin(parts) {
+            Ok(id) => return Ok(id),
+            Err(back) => back,
+        };
         loop {
+            // Registered before looking again: room freed or a peer joining after the look
+            // wakes this.
             let changed = shared.peers_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let candidates = shared.peers().round_robin();
-            for (id, tx) in &candidates {
-                if let Ok(permit) = tx.try_reserve() {
-                    permit.send(out);
-                    shared.peers().advance_past(*id);
-                    return Ok(*id);
-                }
-            }
-            if let Some((id, tx)) = candidates.first() {
-                tokio::select! {
-                    _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
-                    permit = tx.reserve() => if let Ok(permit) = permit {
-                        permit.send(out);
-                        shared.peers().advance_past(*id);
-                        return Ok(*id);
-                    },
-                    _ = &mut changed => {}
-                }
-            } else {
-                tokio::select! {
-                    _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
-                    _ = &mut changed => {}
-                }
+            parts = match shared.peers().push_round_robin(parts) {
+                Ok(id) => return Ok(id),
+                Err(back) => back,
+            };
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
+                _ = &mut changed => {}
             }
         }
     }
@@ -662,18 +691,21 @@ impl Socket {
                 operation: "receive",
             });
         }
-        let mut rx = self.incoming.lock().await;
         loop {
-            let incoming = tokio::select! {
-                _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
-                m = rx.recv() => m.ok_or(SocketError::Closed)?,
+            // The common case takes one lock and registers no wake-up.
+            let received = match shared.inbox.try_recv() {
+                Some(r) => r,
+                None => tokio::select! {
+                    _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
+                    r = shared.inbox.recv() => r,
+                },
             };
-            let Incoming {
+            let Received {
                 peer,
                 routing_id,
                 mut parts,
                 properties,
-            } = incoming;
+            } = received;
             match shared.socket_type {
                 SocketType::Router => {
                     parts.insert(0, routing_id);

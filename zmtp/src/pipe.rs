@@ -1,0 +1,475 @@
+//! The queues between a socket and its connections, built for batches.
+//!
+//! ```text
+//!  Socket::send ──► OutPipe (one per peer, bound = SNDHWM) ──► connection task
+//!  Socket::recv ◄── Inbox: one queue per peer (bound = RCVHWM), fair-queued ◄── connection tasks
+//! ```
+//!
+//! Both sides move whole batches under one lock and wake the other side only when it is
+//! waiting: a connection drains everything its socket queued in one go, and hands up every
+//! message one read decoded in one go. The application pays a lock per message, never a
+//! wake-up. Each queue holds at most its high-water mark in messages (0 means no limit, as in
+//! libzmq, and is the application's choice, never a default).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use zmtp_core::Metadata;
+
+use crate::peers::PeerId;
+
+/// A multipart message on its way through a pipe.
+pub(crate) type Parts = Vec<Bytes>;
+
+fn bound(hwm: usize) -> usize {
+    if hwm == 0 {
+        usize::MAX
+    } else {
+        hwm
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Messages from a socket to one connection.
+#[derive(Debug)]
+pub(crate) struct OutPipe {
+    state: Mutex<OutState>,
+    bound: usize,
+    /// Wakes the connection task, when it waits, as messages arrive.
+    readable: Notify,
+}
+
+#[derive(Debug, Default)]
+struct OutState {
+    queue: VecDeque<Parts>,
+    reader_waiting: bool,
+    /// The connection ended: nothing more is taken.
+    closed: bool,
+}
+
+/// Why a message was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The queue is at its high-water mark.
+    Full,
+    /// The connection ended.
+    Closed,
+}
+
+impl OutPipe {
+    /// A pipe holding at most `hwm` messages (0: no limit).
+    pub(crate) fn new(hwm: usize) -> Arc<OutPipe> {
+        Arc::new(OutPipe {
+            state: Mutex::new(OutState::default()),
+            bound: bound(hwm),
+            readable: Notify::new(),
+        })
+    }
+
+    /// Queues a message, or gives it back when the pipe is full or closed.
+    pub(crate) fn try_push(&self, parts: Parts) -> Result<(), (PushError, Parts)> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err((PushError::Closed, parts));
+        }
+        if state.queue.len() >= self.bound {
+            return Err((PushError::Full, parts));
+        }
+        state.queue.push_back(parts);
+        let wake = std::mem::take(&mut state.reader_waiting);
+        drop(state);
+        if wake {
+            self.readable.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Moves up to `max` messages into `out`. Returns whether the pipe was full before, so that
+    /// the caller can tell senders waiting for room.
+    pub(crate) fn take(&self, max: usize, out: &mut VecDeque<Parts>) -> bool {
+        let mut state = lock(&self.state);
+        let was_full = state.queue.len() >= self.bound;
+        if max >= state.queue.len() && out.is_empty() {
+            std::mem::swap(&mut state.queue, out);
+        } else {
+            let n = max.min(state.queue.len());
+            out.extend(state.queue.drain(..n));
+        }
+        was_full
+    }
+
+    /// Resolves once a message is queued (or at once if one is).
+    pub(crate) async fn readable(&self) {
+        loop {
+            {
+                let mut state = lock(&self.state);
+                if !state.queue.is_empty() {
+                    return;
+                }
+                state.reader_waiting = true;
+            }
+            // A notification sent between the check and this await is kept as a permit.
+            self.readable.notified().await;
+        }
+    }
+
+    /// The connection ended: later pushes fail, and what was queued is dropped.
+    pub(crate) fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        state.queue.clear();
+    }
+}
+
+/// Messages from every connection of a socket, one queue per peer, read in turn (fair
+/// queueing, as libzmq's `fq`: a peer that sends a lot cannot starve the others).
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+    bound: usize,
+    /// Wakes a waiting receiver.
+    readable: Notify,
+    /// Messages queued, across peers (read without the lock, for statistics and tests).
+    queued: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct InboxState {
+    peers: HashMap<PeerId, PeerQueue>,
+    /// Peers with messages queued, in the order they are read.
+    active: VecDeque<PeerId>,
+    /// Receivers waiting in [`Inbox::recv`].
+    waiters: usize,
+}
+
+#[derive(Debug)]
+struct PeerQueue {
+    queue: VecDeque<Parts>,
+    routing_id: Bytes,
+    properties: Arc<Metadata>,
+    /// Tells the connection that it may deliver again.
+    room: Arc<Notify>,
+    writer_waiting: bool,
+    /// The connection ended; the queue goes once it is read empty.
+    detached: bool,
+}
+
+/// A message taken from the inbox, with where it came from.
+#[derive(Debug)]
+pub(crate) struct Received {
+    pub(crate) peer: PeerId,
+    pub(crate) routing_id: Bytes,
+    pub(crate) parts: Parts,
+    pub(crate) properties: Arc<Metadata>,
+}
+
+/// What became of a batch handed to the inbox.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// All of it was queued.
+    Done,
+    /// The peer's queue is full: what is left stays with the caller, who waits for its room
+    /// notification.
+    Full,
+}
+
+impl Inbox {
+    /// An inbox holding at most `hwm` messages per peer (0: no limit).
+    pub(crate) fn new(hwm: usize) -> Inbox {
+        Inbox {
+            state: Mutex::new(InboxState::default()),
+            bound: bound(hwm),
+            readable: Notify::new(),
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    /// Opens a queue for a peer; returns the notification its connection waits on when full.
+    pub(crate) fn attach(
+        &self,
+        peer: PeerId,
+        routing_id: Bytes,
+        properties: Arc<Metadata>,
+    ) -> Arc<Notify> {
+        let room = Arc::new(Notify::new());
+        lock(&self.state).peers.insert(
+            peer,
+            PeerQueue {
+                queue: VecDeque::new(),
+                routing_id,
+                properties,
+                room: room.clone(),
+                writer_waiting: false,
+                detached: false,
+            },
+        );
+        room
+    }
+
+    /// The peer's connection ended: what it delivered is still read, then its queue goes.
+    pub(crate) fn detach(&self, peer: PeerId) {
+        let mut state = lock(&self.state);
+        if let Some(q) = state.peers.get_mut(&peer) {
+            if q.queue.is_empty() {
+                state.peers.remove(&peer);
+            } else {
+                q.detached = true;
+            }
+        }
+    }
+
+    /// Moves as much of `batch` into the peer's queue as fits.
+    pub(crate) fn deliver(&self, peer: PeerId, batch: &mut VecDeque<Parts>) -> Delivery {
+        let mut state = lock(&self.state);
+        let Some(q) = state.peers.get_mut(&peer) else {
+            // Not attached (the socket is closing): nothing will read it.
+            batch.clear();
+            return Delivery::Done;
+        };
+        let was_empty = q.queue.is_empty();
+        let room = self.bound.saturating_sub(q.queue.len());
+        let n = room.min(batch.len());
+        if n == batch.len() && was_empty {
+            std::mem::swap(&mut q.queue, batch);
+        } else {
+            q.queue.extend(batch.drain(..n));
+        }
+        let full = !batch.is_empty();
+        q.writer_waiting |= full;
+        if was_empty && n > 0 {
+            state.active.push_back(peer);
+        }
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        let wake = n > 0 && state.waiters > 0;
+        drop(state);
+        if wake {
+            self.readable.notify_one();
+        }
+        if full {
+            Delivery::Full
+        } else {
+            Delivery::Done
+        }
+    }
+
+    /// Takes the next message, from the next peer in turn.
+    pub(crate) fn try_recv(&self) -> Option<Received> {
+        self.pop(&mut lock(&self.state))
+    }
+
+    fn pop(&self, state: &mut InboxState) -> Option<Received> {
+        while let Some(peer) = state.active.pop_front() {
+            let Some(q) = state.peers.get_mut(&peer) else {
+                continue;
+            };
+            let Some(parts) = q.queue.pop_front() else {
+                continue;
+            };
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            let received = Received {
+                peer,
+                routing_id: q.routing_id.clone(),
+                parts,
+                properties: q.properties.clone(),
+            };
+            // Wake a stalled connection once half its queue is free, not per message.
+            if q.writer_waiting && q.queue.len() <= self.bound / 2 {
+                q.writer_waiting = false;
+                q.room.notify_one();
+            }
+            if !q.queue.is_empty() {
+                state.active.push_back(peer);
+            } else if q.detached {
+                state.peers.remove(&peer);
+            }
+            if state.waiters > 0 && !state.active.is_empty() {
+                // Another receiver waits too: pass the turn on.
+                self.readable.notify_one();
+            }
+            return Some(received);
+        }
+        None
+    }
+
+    /// Takes the next message, waiting for one. Cancel-safe: a message is only taken by a
+    /// call that returns it.
+    pub(crate) async fn recv(&self) -> Received {
+        loop {
+            // Made before the check: a wake sent after it is kept as a permit.
+            let notified = self.readable.notified();
+            {
+                let mut state = lock(&self.state);
+                if let Some(r) = self.pop(&mut state) {
+                    return r;
+                }
+                state.waiters += 1;
+            }
+            let _waiting = Waiting(self);
+            notified.await;
+        }
+    }
+
+    /// Messages queued across peers.
+    #[allow(dead_code)]
+    pub(crate) fn len(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a receiver as waiting until it stops (woken or cancelled).
+struct Waiting<'a>(&'a Inbox);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).waiters -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(b: u8) -> Parts {
+        vec![Bytes::from(vec![b])]
+    }
+
+    #[test]
+    fn an_out_pipe_refuses_past_its_mark_and_says_when_it_was_full() {
+        let pipe = OutPipe::new(2);
+        pipe.try_push(msg(1)).unwrap();
+        pipe.try_push(msg(2)).unwrap();
+        assert_eq!(pipe.try_push(msg(3)).unwrap_err().0, PushError::Full);
+        let mut out = VecDeque::new();
+        assert!(pipe.take(1, &mut out), "it was full");
+        assert_eq!(out.len(), 1);
+        assert!(!pipe.take(10, &mut out));
+        assert_eq!(out, [msg(1), msg(2)]);
+        pipe.close();
+        assert_eq!(pipe.try_push(msg(4)).unwrap_err().0, PushError::Closed);
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let pipe = OutPipe::new(0);
+        for i in 0..5000u32 {
+            pipe.try_push(vec![Bytes::from(i.to_be_bytes().to_vec())])
+                .unwrap();
+        }
+        let inbox = Inbox::new(0);
+        inbox.attach(1, Bytes::new(), Arc::default());
+        let mut batch: VecDeque<Parts> = (0..5000).map(|_| msg(0)).collect();
+        assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done);
+        assert_eq!(inbox.len(), 5000);
+    }
+
+    #[test]
+    fn the_inbox_reads_peers_in_turn() {
+        let inbox = Inbox::new(100);
+        inbox.attach(1, Bytes::from_static(b"a"), Arc::default());
+        inbox.attach(2, Bytes::from_static(b"b"), Arc::default());
+        let mut one: VecDeque<Parts> = [msg(1), msg(1), msg(1)].into();
+        let mut two: VecDeque<Parts> = [msg(2), msg(2)].into();
+        inbox.deliver(1, &mut one);
+        inbox.deliver(2, &mut two);
+        let order: Vec<u8> = std::iter::from_fn(|| inbox.try_recv())
+            .map(|r| r.parts[0][0])
+            .collect();
+        assert_eq!(order, [1, 2, 1, 2, 1]);
+    }
+
+    #[test]
+    fn a_full_peer_queue_keeps_the_rest_and_wakes_its_connection_at_half() {
+        let inbox = Inbox::new(4);
+        let room = inbox.attach(1, Bytes::new(), Arc::default());
+        let mut batch: VecDeque<Parts> = (0..6).map(msg).collect();
+        assert_eq!(inbox.deliver(1, &mut batch), Delivery::Full);
+        assert_eq!(batch, [msg(4), msg(5)]);
+        let woken = || {
+            let n = room.notified();
+            tokio::pin!(n);
+            // A stored permit makes the future ready at its first poll.
+            let waker = futures_noop_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            n.as_mut().poll(&mut cx).is_ready()
+        };
+        inbox.try_recv().unwrap();
+        assert!(!woken(), "three left: not yet");
+        inbox.try_recv().unwrap();
+        assert!(
+            woken(),
+            "two left of four: the connection may deliver again"
+        );
+        assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done);
+        let rest: Vec<u8> = std::iter::from_fn(|| inbox.try_recv())
+            .map(|r| r.parts[0][0])
+            .collect();
+        assert_eq!(rest, [2, 3, 4, 5], "nothing lost, nothing reordered");
+    }
+
+    #[test]
+    fn a_detached_peer_is_read_to_the_end() {
+        let inbox = Inbox::new(10);
+        inbox.attach(7, Bytes::from_static(b"id"), Arc::default());
+        let mut batch: VecDeque<Parts> = [msg(1), msg(2)].into();
+        inbox.deliver(7, &mut batch);
+        inbox.detach(7);
+        let r = inbox.try_recv().unwrap();
+        assert_eq!((r.peer, &r.routing_id[..]), (7, &b"id"[..]));
+        assert!(inbox.try_recv().is_some());
+        assert!(inbox.try_recv().is_none());
+        let mut late: VecDeque<Parts> = [msg(3)].into();
+        inbox.deliver(7, &mut late);
+        assert!(inbox.try_recv().is_none(), "gone once read empty");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_by_a_delivery() {
+        let inbox = Arc::new(Inbox::new(10));
+        inbox.attach(1, Bytes::new(), Arc::default());
+        let reader = {
+            let inbox = inbox.clone();
+            tokio::spawn(async move { inbox.recv().await.parts })
+        };
+        tokio::task::yield_now().await;
+        let mut batch: VecDeque<Parts> = [msg(9)].into();
+        inbox.deliver(1, &mut batch);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, msg(9));
+    }
+
+    #[tokio::test]
+    async fn two_waiting_receivers_both_get_a_message() {
+        let inbox = Arc::new(Inbox::new(10));
+        inbox.attach(1, Bytes::new(), Arc::default());
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let inbox = inbox.clone();
+                tokio::spawn(async move { inbox.recv().await.parts })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let mut batch: VecDeque<Parts> = [msg(1), msg(2)].into();
+        inbox.deliver(1, &mut batch);
+        for r in readers {
+            tokio::time::timeout(std::time::Duration::from_secs(5), r)
+                .await
+                .expect("the turn is passed on")
+                .unwrap();
+        }
+    }
+
+    fn futures_noop_waker() -> std::task::Waker {
+        std::task::Waker::noop().clone()
+    }
+
+    use std::future::Future;
+}
