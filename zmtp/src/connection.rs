@@ -181,10 +181,8 @@ where
         }
         // Drain the session's outputs.
         let mut closing: Option<Error> = None;
-        while !stalled {
-            let Some(ev) = session.poll_event() else {
-                break;
-            };
+        // While stalled, events stay in the session.
+        while let Some(ev) = (!stalled).then(|| session.poll_event()).flatten() {
             match ev {
                 Event::Ready(info) => {
                     handshake_done = true;
@@ -208,12 +206,10 @@ where
                         }
                     }
                 }
-                Event::Message(parts) => {
-                    // PUB and PUSH never receive: what their peers send is dropped here, or it
-                    // would sit in the socket's inbox until it closed.
-                    if delivers && registered.is_some() {
-                        inbound.push_back(parts);
-                    }
+                // PUB and PUSH never receive: what their peers send is dropped here, or it
+                // would sit in the socket's inbox until it closed.
+                Event::Message(parts) if delivers && registered.is_some() => {
+                    inbound.push_back(parts);
                 }
                 Event::Subscribe(topic) => {
                     if let Some(reg) = &registered {
