@@ -136,6 +136,13 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
 
     /// Removes every subscription of `who` (a peer went away), visiting only its own topics.
     pub fn remove(&mut self, who: P) {
+        self.remove_with(who, |_, _| {});
+    }
+
+    /// Removes every subscription of `who` like [`remove`](Self::remove), and calls
+    /// `removed(topic, last)` for each of its topics, where `last` says nobody subscribes to
+    /// that topic any more (what XPUB needs to tell its application on a disconnect).
+    pub fn remove_with(&mut self, who: P, mut removed: impl FnMut(&Bytes, bool)) {
         let Some(usage) = self.usage.remove(&who) else {
             return;
         };
@@ -148,6 +155,7 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionIndex<P> {
                 self.topics.remove(&topic);
                 self.forget_length(topic.len());
             }
+            removed(&topic, emptied);
         }
     }
 
