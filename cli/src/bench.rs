@@ -35,10 +35,55 @@ pub struct BenchArgs {
     /// Print the table as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The tokio runtime our sockets run on: one thread for both peers (`current`), or a
+    /// pool of two worker threads (`multi`).
+    #[arg(long, value_enum, default_value_t = Layout::Multi)]
+    pub runtime: Layout,
+    /// Run each side of every case in its own process (as deployed), libzmq's too; our side
+    /// then runs on a current-thread runtime in each process.
+    #[arg(long)]
+    pub processes: bool,
+}
+
+/// How our side's runtime is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// Both peers on one current-thread runtime.
+    Current,
+    /// Both peers on one multi-thread runtime with two workers.
+    Multi,
+}
+
+/// Runs one case of ours on a runtime of its own, laid out as asked.
+fn run_ours(
+    layout: Layout,
+    case: Case,
+    security: Security,
+    plan: &Plan,
+    keys: &(CurveKeyPair, CurveKeyPair),
+) -> Result<f64, Failure> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = match layout {
+                    Layout::Current => tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build(),
+                    Layout::Multi => tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build(),
+                }
+                .map_err(|e| Failure::other(format!("cannot start runtime: {e}")))?;
+                runtime.block_on(ours(case, security, plan, keys))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Failure::other("benchmark thread panicked")))
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Security {
+pub(crate) enum Security {
     Null,
     Curve,
 }
@@ -53,7 +98,7 @@ impl Security {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Case {
+pub(crate) enum Case {
     Throughput { size: usize },
     Latency { size: usize },
     Handshakes,
@@ -90,11 +135,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-struct Plan {
-    runs: usize,
-    bytes: usize,
-    round_trips: usize,
-    handshakes: usize,
+pub(crate) struct Plan {
+    pub(crate) runs: usize,
+    pub(crate) bytes: usize,
+    pub(crate) round_trips: usize,
+    pub(crate) handshakes: usize,
 }
 
 fn fail(what: &str) -> impl Fn(zmtp::SocketError) -> Failure + '_ {
@@ -388,8 +433,14 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         cases.push((Case::Latency { size: 64 }, security));
     }
     cases.push((Case::Handshakes, Security::Curve));
+    let layout = match (args.processes, args.runtime) {
+        (true, _) => "processes",
+        (false, Layout::Current) => "one process, current-thread runtime",
+        (false, Layout::Multi) => "one process, multi-thread runtime (2 workers)",
+    };
     let mut rows = Vec::new();
     if !args.json {
+        println!("layout: {layout}");
         println!(
             "{:<28} {:>6} {:>12} {:>12} {:>8}  unit",
             "case", "mech", "ours", "libzmq", "ratio"
@@ -400,9 +451,22 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         #[cfg_attr(not(feature = "libzmq"), allow(unused_mut))]
         let mut their_runs: Vec<f64> = Vec::new();
         for _ in 0..plan.runs {
-            our_runs.push(ours(case, security, &plan, &keys).await?);
+            let (plan_ref, keys_ref) = (&plan, &keys);
+            let r = tokio::task::block_in_place(|| {
+                if args.processes {
+                    crate::bench_peer::ours(case, security, plan_ref, keys_ref)
+                } else {
+                    run_ours(args.runtime, case, security, plan_ref, keys_ref)
+                }
+            })?;
+            our_runs.push(r);
             #[cfg(feature = "libzmq")]
-            {
+            if args.processes {
+                let r = tokio::task::block_in_place(|| {
+                    crate::bench_peer::reference::run(case, security, plan_ref, keys_ref)
+                })?;
+                their_runs.push(r);
+            } else {
                 let (plan_ref, keys_ref) = (&plan, &raw_keys);
                 let r = tokio::task::block_in_place(|| {
                     reference::run(case, security, plan_ref, keys_ref)
@@ -436,7 +500,10 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     if args.json {
         println!(
             "{}",
-            json!({ "runs": plan.runs, "libzmq": cfg!(feature = "libzmq"), "results": rows })
+            json!({
+                "runs": plan.runs, "libzmq": cfg!(feature = "libzmq"), "layout": layout,
+                "results": rows,
+            })
         );
     } else if !cfg!(feature = "libzmq") {
         println!("(built without the libzmq column: cargo run --release -p zmtp-cli --features libzmq -- bench)");

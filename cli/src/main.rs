@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_peer;
 mod common;
 mod demo;
 mod keygen;
@@ -35,6 +36,9 @@ enum Command {
     Z85(z85cmd::Z85Args),
     /// Our sockets and libzmq side by side: throughput, latency, handshakes.
     Bench(bench::BenchArgs),
+    /// One side of a `zmtp bench --processes` case (started by `zmtp bench` itself).
+    #[command(hide = true)]
+    BenchPeer(bench_peer::PeerArgs),
     /// Send messages (frames as arguments, or one message per stdin line).
     Send(sendrecv::SendArgs),
     /// Receive and print messages.
@@ -43,6 +47,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A benchmark peer runs on a runtime of its own, laid out as the benchmark asks.
+    let cli = match cli.command {
+        Command::BenchPeer(args) => {
+            return match bench_peer::peer(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(f) => f.exit(),
+            }
+        }
+        command => Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,6 +69,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchPeer(_) => Err(common::Failure::other("bench-peer runs on its own")),
             Command::Keygen(args) => keygen::run(args),
             Command::Z85(args) => z85cmd::run(args),
             Command::Send(args) => sendrecv::send(args).await,
