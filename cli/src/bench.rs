@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// then runs on a current-thread runtime in each process.
     #[arg(long)]
     pub processes: bool,
+    /// Run only the cases whose name (e.g. "PUSH/PULL 64 B NULL") contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub only: Option<String>,
 }
 
 /// How our side's runtime is laid out.
@@ -447,6 +450,10 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         );
     }
     for (case, security) in cases {
+        let name = format!("{} {}", case.label(), security.name());
+        if args.only.as_ref().is_some_and(|only| !name.contains(only.as_str())) {
+            continue;
+        }
         let mut our_runs = Vec::new();
         #[cfg_attr(not(feature = "libzmq"), allow(unused_mut))]
         let mut their_runs: Vec<f64> = Vec::new();

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
 use zmtp_core::{Error, Limits, PeerInfo};
 
-use crate::pipe::{OutPipe, Parts, PushError};
+use crate::pipe::{OutPipe, Parts, PeerMap, PushError};
 
 /// Our own subscription changes (SUB/XSUB) on their way to one peer. Apart from the message
 /// queue, so that a peer at its high-water mark still hears every change: its length is bounded
@@ -47,7 +47,7 @@ pub(crate) struct PeerEntry {
 #[derive(Debug)]
 pub(crate) struct Peers {
     next_id: PeerId,
-    entries: HashMap<PeerId, PeerEntry>,
+    entries: PeerMap<PeerEntry>,
     order: Vec<PeerId>,
     rr: usize,
     by_routing_id: HashMap<Bytes, PeerId>,
@@ -69,7 +69,7 @@ impl Peers {
             ),
             matched: Vec::new(),
             next_id: 1,
-            entries: HashMap::new(),
+            entries: PeerMap::default(),
             order: Vec::new(),
             rr: 0,
             by_routing_id: HashMap::new(),

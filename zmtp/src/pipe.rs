@@ -12,6 +12,7 @@
 //! libzmq, and is the application's choice, never a default).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,11 +25,86 @@ use crate::peers::PeerId;
 /// A multipart message on its way through a pipe.
 pub(crate) type Parts = Vec<Bytes>;
 
+/// Hashes peer ids: the socket's own counter, never a value a peer chooses, so a multiply
+/// spreads them well enough and costs a fraction of SipHash (one lookup per message).
+#[derive(Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by peer id.
+pub(crate) type PeerMap<V> = HashMap<PeerId, V, BuildHasherDefault<IdHasher>>;
+
 fn bound(hwm: usize) -> usize {
     if hwm == 0 {
         usize::MAX
     } else {
         hwm
+    }
+}
+
+/// Messages kept as a run of frames rather than one `Vec` each: a message's vector is freed by
+/// the thread that pushed it and the one popped is made by the thread that pops it, so the
+/// allocator never hands memory across threads (which, with glibc, costs more than all the
+/// rest of a small message's journey).
+#[derive(Debug, Default)]
+struct FrameQueue {
+    /// Each frame, and whether more of its message follow.
+    frames: VecDeque<(Bytes, bool)>,
+    messages: usize,
+}
+
+impl FrameQueue {
+    fn push(&mut self, parts: Parts) {
+        if parts.is_empty() {
+            return;
+        }
+        let last = parts.len() - 1;
+        self.frames
+            .extend(parts.into_iter().enumerate().map(|(i, p)| (p, i < last)));
+        self.messages += 1;
+    }
+
+    fn pop(&mut self) -> Option<Parts> {
+        if self.messages == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        while let Some((part, more)) = self.frames.pop_front() {
+            parts.push(part);
+            if !more {
+                break;
+            }
+        }
+        self.messages -= 1;
+        Some(parts)
+    }
+
+    fn len(&self) -> usize {
+        self.messages
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages == 0
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.messages = 0;
     }
 }
 
@@ -47,7 +123,7 @@ pub(crate) struct OutPipe {
 
 #[derive(Debug, Default)]
 struct OutState {
-    queue: VecDeque<Parts>,
+    queue: FrameQueue,
     reader_waiting: bool,
     /// The connection ended: nothing more is taken.
     closed: bool,
@@ -81,7 +157,7 @@ impl OutPipe {
         if state.queue.len() >= self.bound {
             return Err((PushError::Full, parts));
         }
-        state.queue.push_back(parts);
+        state.queue.push(parts);
         let wake = std::mem::take(&mut state.reader_waiting);
         drop(state);
         if wake {
@@ -95,11 +171,11 @@ impl OutPipe {
     pub(crate) fn take(&self, max: usize, out: &mut VecDeque<Parts>) -> bool {
         let mut state = lock(&self.state);
         let was_full = state.queue.len() >= self.bound;
-        if max >= state.queue.len() && out.is_empty() {
-            std::mem::swap(&mut state.queue, out);
-        } else {
-            let n = max.min(state.queue.len());
-            out.extend(state.queue.drain(..n));
+        for _ in 0..max {
+            let Some(parts) = state.queue.pop() else {
+                break;
+            };
+            out.push_back(parts);
         }
         was_full
     }
@@ -141,7 +217,7 @@ pub(crate) struct Inbox {
 
 #[derive(Debug, Default)]
 struct InboxState {
-    peers: HashMap<PeerId, PeerQueue>,
+    peers: PeerMap<PeerQueue>,
     /// Peers with messages queued, in the order they are read.
     active: VecDeque<PeerId>,
     /// Receivers waiting in [`Inbox::recv`].
@@ -150,7 +226,7 @@ struct InboxState {
 
 #[derive(Debug)]
 struct PeerQueue {
-    queue: VecDeque<Parts>,
+    queue: FrameQueue,
     routing_id: Bytes,
     properties: Arc<Metadata>,
     /// Tells the connection that it may deliver again.
@@ -201,7 +277,7 @@ impl Inbox {
         lock(&self.state).peers.insert(
             peer,
             PeerQueue {
-                queue: VecDeque::new(),
+                queue: FrameQueue::default(),
                 routing_id,
                 properties,
                 room: room.clone(),
@@ -235,10 +311,8 @@ impl Inbox {
         let was_empty = q.queue.is_empty();
         let room = self.bound.saturating_sub(q.queue.len());
         let n = room.min(batch.len());
-        if n == batch.len() && was_empty {
-            std::mem::swap(&mut q.queue, batch);
-        } else {
-            q.queue.extend(batch.drain(..n));
+        for parts in batch.drain(..n) {
+            q.queue.push(parts);
         }
         let full = !batch.is_empty();
         q.writer_waiting |= full;
@@ -268,7 +342,7 @@ impl Inbox {
             let Some(q) = state.peers.get_mut(&peer) else {
                 continue;
             };
-            let Some(parts) = q.queue.pop_front() else {
+            let Some(parts) = q.queue.pop() else {
                 continue;
             };
             self.queued.fetch_sub(1, Ordering::Relaxed);
@@ -352,6 +426,27 @@ mod tests {
         assert_eq!(out, [msg(1), msg(2)]);
         pipe.close();
         assert_eq!(pipe.try_push(msg(4)).unwrap_err().0, PushError::Closed);
+    }
+
+    #[test]
+    fn multipart_messages_come_out_whole_and_count_once() {
+        let pipe = OutPipe::new(2);
+        let three: Parts = ["a", "b", "c"].map(Bytes::from_static).to_vec();
+        pipe.try_push(three.clone()).unwrap();
+        pipe.try_push(msg(1)).unwrap();
+        assert_eq!(pipe.try_push(msg(2)).unwrap_err().0, PushError::Full);
+        let mut out = VecDeque::new();
+        pipe.take(10, &mut out);
+        assert_eq!(out, [three.clone(), msg(1)]);
+        let inbox = Inbox::new(10);
+        inbox.attach(1, Bytes::new(), Arc::default());
+        let mut batch: VecDeque<Parts> = [three.clone(), msg(4), three.clone()].into();
+        inbox.deliver(1, &mut batch);
+        assert_eq!(inbox.len(), 3);
+        let got: Vec<Parts> = std::iter::from_fn(|| inbox.try_recv())
+            .map(|r| r.parts)
+            .collect();
+        assert_eq!(got, [three.clone(), msg(4), three]);
     }
 
     #[test]
