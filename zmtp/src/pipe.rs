@@ -431,7 +431,11 @@ mod tests {
     #[test]
     fn multipart_messages_come_out_whole_and_count_once() {
         let pipe = OutPipe::new(2);
-        let three: Parts = ["a", "b", "c"].map(Bytes::from_static).to_vec();
+        let three: Parts = vec![
+            Bytes::from_static(b"a"),
+            Bytes::from_static(b"b"),
+            Bytes::from_static(b"c"),
+        ];
         pipe.try_push(three.clone()).unwrap();
         pipe.try_push(msg(1)).unwrap();
         assert_eq!(pipe.try_push(msg(2)).unwrap_err().0, PushError::Full);
