@@ -117,6 +117,11 @@ async fn forged_traffic_never_faults_the_library_or_reaches_the_application_malf
                     "a ROUTER message has its routing id"
                 );
             }
+            if server_type == SocketType::Rep {
+                // REP answers each request before it takes the next (the asker is gone: the
+                // reply is dropped).
+                server.send(["reply"]).await.unwrap();
+            }
         }
         // The socket still serves a legitimate peer.
         let peer_type = match server_type {

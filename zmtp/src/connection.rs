@@ -101,6 +101,8 @@ pub(crate) struct Registration {
     pub(crate) out: Arc<OutPipe>,
     /// Notified when the peer's inbox has room again after a `Delivery::Full`.
     pub(crate) room: Arc<Notify>,
+    /// Cancelled when the socket closes this peer (another took over its routing id).
+    pub(crate) close: CancellationToken,
     /// Our subscription changes for this peer.
     pub(crate) subscription_changes: Arc<SubscriptionQueue>,
     /// Our subscriptions at the moment it joined, to send it first.
@@ -325,6 +327,9 @@ where
                 }
             },
             _ = room_ready(&registered), if stalled => {},
+            _ = closed_by_socket(&registered) => {
+                break Error::Io("routing id handed over to a newer connection".into());
+            },
             _ = cancelled(&evicted), if !handshake_done && evicted.is_some() => {
                 break Error::Io("handshake slot taken by a newer connection".into());
             },
@@ -464,6 +469,13 @@ async fn outgoing_ready(registered: &Option<Registration>) {
 async fn changes_ready(registered: &Option<Registration>) {
     match registered {
         Some(reg) => reg.subscription_changes.ready.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn closed_by_socket(registered: &Option<Registration>) {
+    match registered {
+        Some(reg) => reg.close.cancelled().await,
         None => std::future::pending().await,
     }
 }

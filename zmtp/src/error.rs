@@ -29,6 +29,10 @@ pub enum SocketError {
     /// A message that the pattern cannot route (e.g. a ROUTER message without a routing id).
     #[error("cannot route message: {0}")]
     Unroutable(&'static str),
+    /// The socket's pattern refuses this now: REQ sending again before the reply, receiving
+    /// before sending, REP receiving while it owes a reply (libzmq's `EFSM`), and the like.
+    #[error(transparent)]
+    Pattern(#[from] zmtp_core::pattern::PatternError),
     /// `ZMQ_ROUTER_MANDATORY`: no peer has that routing id.
     #[error("no peer with that routing id")]
     HostUnreachable,

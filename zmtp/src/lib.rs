@@ -22,6 +22,7 @@ pub mod fuzzing;
 mod message;
 pub mod monitor;
 mod options;
+mod pattern;
 mod peers;
 mod pipe;
 mod socket;

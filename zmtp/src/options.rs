@@ -61,8 +61,39 @@ pub struct SocketOptions {
     /// before failing with [`SocketError::Timeout`](crate::SocketError::Timeout). `None` waits
     /// for ever (the default); `Some(Duration::ZERO)` only takes a message already queued.
     pub rcvtimeo: Option<Duration>,
-    /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped.
+    /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped,
+    /// and one to a peer at its high-water mark waits (for at most SNDTIMEO) instead.
     pub router_mandatory: bool,
+    /// `ZMQ_ROUTER_HANDOVER`: a ROUTER peer announcing a routing id already in use takes it
+    /// over, and the old connection is closed. Without it, the newcomer is refused (closed).
+    pub router_handover: bool,
+    /// `ZMQ_PROBE_ROUTER` (ROUTER, DEALER): send an empty message to each peer as it joins, so
+    /// that a ROUTER on the other side learns our routing id at once.
+    pub probe_router: bool,
+    /// `ZMQ_REQ_CORRELATE`: REQ puts a request id before the delimiter and takes only the
+    /// reply that echoes it.
+    pub req_correlate: bool,
+    /// `ZMQ_REQ_RELAXED`: REQ may send a new request before the reply came; the old one is
+    /// abandoned (use with `req_correlate`, so that its late reply is recognised and dropped).
+    pub req_relaxed: bool,
+    /// `ZMQ_XPUB_VERBOSE`: XPUB passes every subscription up, not only the first per topic.
+    pub xpub_verbose: bool,
+    /// `ZMQ_XPUB_VERBOSER`: XPUB passes every subscription and every cancel up.
+    pub xpub_verboser: bool,
+    /// `ZMQ_XPUB_MANUAL`: XPUB passes every subscription up and applies none itself; the
+    /// application subscribes the peer it last heard from with [`crate::Socket::subscribe`].
+    pub xpub_manual: bool,
+    /// `ZMQ_XPUB_MANUAL_LAST_VALUE`: with `xpub_manual`, the next message after a subscription
+    /// goes only to the peer that subscribed.
+    pub xpub_manual_last_value: bool,
+    /// `ZMQ_XPUB_WELCOME_MSG`: XPUB sends this message to each peer as it joins.
+    pub xpub_welcome_msg: Option<Bytes>,
+    /// `ZMQ_XPUB_NODROP`: a PUB/XPUB send waits while a matching peer is at its high-water
+    /// mark (for at most SNDTIMEO) instead of dropping the message for that peer.
+    pub xpub_nodrop: bool,
+    /// `ZMQ_INVERT_MATCHING` (PUB, XPUB, SUB): a message goes to the peers whose subscriptions
+    /// do **not** match it.
+    pub invert_matching: bool,
     /// Most accepted connections still in the handshake, over all of this socket's listeners
     /// (libzmq has no such bound). When a new connection would exceed it, the **oldest**
     /// connection still in the handshake is closed to make room. Default: 1024.
@@ -92,6 +123,17 @@ impl Default for SocketOptions {
             zap_enforce_domain: true,
             metadata: Metadata::new(),
             router_mandatory: false,
+            router_handover: false,
+            probe_router: false,
+            req_correlate: false,
+            req_relaxed: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_manual: false,
+            xpub_manual_last_value: false,
+            xpub_welcome_msg: None,
+            xpub_nodrop: false,
+            invert_matching: false,
             sndtimeo: None,
             rcvtimeo: None,
             max_handshakes: 1024,

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Mutex as AsyncMutex, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use zmtp_core::pattern::{SubscriptionIndex, SubscriptionMode};
+use zmtp_core::pattern::Route;
 use zmtp_core::{
     AuthRequest, AuthResult, Error, MonitorEvent, PeerInfo, SessionConfig, SocketType, ZapFailure,
 };
@@ -30,7 +30,8 @@ use crate::error::SocketError;
 use crate::message::Message;
 use crate::monitor::{MonitorSink, SocketEvent};
 use crate::options::SocketOptions;
-use crate::peers::{PeerId, Peers, SubscriptionQueue};
+use crate::pattern::{refusal, Pattern};
+use crate::peers::{PeerEntry, PeerId, Peers, SubscriptionQueue};
 use crate::pipe::{Delivery, Inbox, OutPipe, Parts, PushError, Received};
 
 /// State shared by a socket and its tasks.
@@ -39,15 +40,15 @@ pub(crate) struct Shared {
     pub(crate) socket_type: SocketType,
     pub(crate) options: SocketOptions,
     pub(crate) session_config: Arc<SessionConfig>,
-    pub(crate) peers: Mutex<Peers>,
+    /// The pattern and the peers it routes between, under one lock (held briefly, never
+    /// across an await).
+    pub(crate) state: Mutex<State>,
     pub(crate) peers_changed: Notify,
     /// What the connections received, per peer (bound = RCVHWM each).
     pub(crate) inbox: Inbox,
     pub(crate) monitor: MonitorSink,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
-    /// Our own subscriptions (SUB/XSUB), replayed to every new peer.
-    pub(crate) subscriptions: Mutex<SubscriptionIndex<()>>,
     /// Accepted connections still in the handshake.
     pub(crate) admission: Admission,
     /// Whether the mechanism's housekeeping timer runs (started by the first bind or connect).
@@ -62,9 +63,16 @@ impl Shared {
     }
 }
 
+/// What the socket's lock guards.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) pattern: Pattern,
+    pub(crate) peers: Peers,
+}
+
 impl Shared {
-    fn peers(&self) -> std::sync::MutexGuard<'_, Peers> {
-        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Moves a message into one peer's pipe. With `wait`, waits while the pipe is full
@@ -75,7 +83,7 @@ impl Shared {
             let changed = self.peers_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            match self.peers().push_to(id, parts) {
+            match self.state().peers.push_to(id, parts) {
                 None | Some(Err((PushError::Closed, _))) => return Ok(false),
                 Some(Ok(())) => return Ok(true),
                 Some(Err((PushError::Full, _))) if !wait => return Ok(true),
@@ -130,39 +138,59 @@ impl SocketLink for Shared {
         rx
     }
 
-    /// Registers a peer whose handshake completed; `None` when the socket takes no more. Also
-    /// returns our own subscriptions (SUB/XSUB), for the connection to send the new peer first.
+    /// Registers a peer whose handshake completed, as its pattern admits it; `None` when it
+    /// does not (a second PAIR peer, a ROUTER routing id in use without ROUTER_HANDOVER).
+    /// Also returns our own subscriptions (SUB/XSUB), for the connection to send the new peer
+    /// first.
     fn join(&self, info: PeerInfo) -> Option<Registration> {
         let out = OutPipe::new(self.options.sndhwm);
         let subscription_changes = Arc::new(SubscriptionQueue::default());
-        let properties = info.properties.clone();
-        let mut peers = self.peers();
-        if self.socket_type == SocketType::Pair && peers.len() >= 1 {
-            return None;
+        let close = CancellationToken::new();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let id = state.peers.next_id();
+        let admitted = state.pattern.join(id, &info.routing_id)?;
+        if let Some(evicted) = admitted.evicted {
+            state.peers.close(evicted);
         }
-        // Taken under the peers lock, so that a subscription made meanwhile reaches the new
-        // peer either in this list or through its queue, never neither.
-        let replay = if matches!(self.socket_type, SocketType::Sub | SocketType::Xsub) {
-            let subs = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
-            subs.topics().cloned().collect()
-        } else {
-            Vec::new()
-        };
-        let (id, routing_id) = peers.insert(out.clone(), subscription_changes.clone(), info);
-        let room = self.inbox.attach(id, routing_id, properties);
-        drop(peers);
+        // Taken under the lock, so that a subscription made meanwhile reaches the new peer
+        // either in this list or through its queue, never neither.
+        let replay = state.pattern.replay();
+        if let Some(first) = admitted.first {
+            let _ = out.try_push(first);
+        }
+        state.peers.insert(
+            id,
+            PeerEntry {
+                out: out.clone(),
+                subscription_changes: subscription_changes.clone(),
+                close: close.clone(),
+            },
+        );
+        let room = self.inbox.attach(id, info.properties.clone());
+        drop(guard);
         self.peers_changed.notify_waiters();
         Some(Registration {
             id,
             out,
             room,
+            close,
             subscription_changes,
             replay,
         })
     }
 
     fn leave(&self, id: PeerId) {
-        self.peers().remove(id);
+        let notices = {
+            let mut state = self.state();
+            state.peers.remove(id);
+            state.pattern.leave(id)
+        };
+        // XPUB: the application hears which topics nobody wants any more.
+        if !notices.is_empty() {
+            let mut batch = notices.into_iter().map(|n| vec![n]).collect();
+            self.inbox.deliver(id, &mut batch);
+        }
         self.inbox.detach(id);
         self.peers_changed.notify_waiters();
     }
@@ -180,40 +208,18 @@ impl SocketLink for Shared {
         topic: Bytes,
         subscribe: bool,
     ) -> Result<Option<Parts>, Error> {
-        {
-            let mut peers = self.peers();
-            if subscribe {
-                peers.subscribe(id, &topic)?;
-            } else {
-                peers.cancel(id, &topic);
-            }
-        }
+        let notice = self
+            .state()
+            .pattern
+            .peer_subscription(id, &topic, subscribe)?;
         self.peers_changed.notify_waiters();
         // XPUB hands subscriptions to the application as `\x01topic` / `\x00topic`.
-        if self.socket_type != SocketType::Xpub {
-            return Ok(None);
-        }
-        let mut body = Vec::with_capacity(topic.len() + 1);
-        body.push(u8::from(subscribe));
-        body.extend_from_slice(&topic);
-        Ok(Some(vec![Bytes::from(body)]))
+        Ok(notice.map(|n| vec![n]))
     }
 
     fn room_freed(&self) {
         self.peers_changed.notify_waiters();
     }
-}
-
-#[derive(Debug, Default)]
-struct ReqState {
-    /// The peer a request went to, while its reply is awaited.
-    awaiting: Option<PeerId>,
-}
-
-#[derive(Debug, Default)]
-struct RepState {
-    /// The peer and envelope of the request being answered.
-    replying: Option<(PeerId, Vec<Bytes>)>,
 }
 
 /// An asynchronous ZeroMQ socket.
@@ -233,8 +239,6 @@ struct RepState {
 #[derive(Debug)]
 pub struct Socket {
     shared: Arc<Shared>,
-    req: AsyncMutex<ReqState>,
-    rep: AsyncMutex<RepState>,
 }
 
 impl Socket {
@@ -260,30 +264,25 @@ impl Socket {
         };
         config.metadata = options.metadata.clone();
         let inbox = Inbox::new(options.rcvhwm);
-        let peers = Peers::new(&options.limits);
+        let pattern = Pattern::new(socket_type, &options);
         Socket {
             shared: Arc::new(Shared {
                 socket_type,
                 session_config: Arc::new(config),
                 options,
-                peers: Mutex::new(peers),
+                state: Mutex::new(State {
+                    pattern,
+                    peers: Peers::default(),
+                }),
                 peers_changed: Notify::new(),
                 inbox,
                 monitor: MonitorSink::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                // The application's own subscriptions: counted, and bounded only by memory.
-                subscriptions: Mutex::new(SubscriptionIndex::new(
-                    SubscriptionMode::Counted,
-                    usize::MAX,
-                    u64::MAX,
-                )),
                 admission: Admission::default(),
                 housekeeping: std::sync::atomic::AtomicBool::new(false),
                 linger_until: Mutex::new(None),
             }),
-            req: AsyncMutex::new(ReqState::default()),
-            rep: AsyncMutex::new(RepState::default()),
         }
     }
 
@@ -311,7 +310,7 @@ impl Socket {
 
     /// Number of peers whose handshake completed and that are still connected.
     pub fn peer_count(&self) -> usize {
-        self.shared.peers().len()
+        self.shared.state().peers.len()
     }
 
     /// Accepted connections whose handshake is still in progress (bounded by
@@ -359,7 +358,9 @@ impl Socket {
         tokio::time::timeout(timeout, async {
             loop {
                 let changed = self.shared.peers_changed.notified();
-                if self.shared.peers().subscribed_to(topic) >= n {
+                let mut matched = Vec::new();
+                self.shared.state().pattern.subscribers(topic, &mut matched);
+                if matched.len() >= n {
                     return;
                 }
                 changed.await;
@@ -571,86 +572,76 @@ impl Socket {
     }
 
     async fn send_now(&self, message: Message) -> Result<(), SocketError> {
-        let mut parts = message.into_parts();
-        if parts.is_empty() {
-            return Err(SocketError::Unroutable("a message needs at least one part"));
-        }
         let shared = &self.shared;
-        match shared.socket_type {
-            SocketType::Push | SocketType::Dealer | SocketType::Pair => {
-                self.send_round_robin(parts).await.map(|_| ())
+        let parts = message.into_parts();
+        let (route, parts) = match shared.socket_type {
+            // Nothing to decide: the common case takes no pattern lock.
+            SocketType::Push | SocketType::Dealer if !parts.is_empty() => {
+                (Route::RoundRobin, parts)
             }
-            SocketType::Req => {
-                let mut req = self.req.lock().await;
-                if req.awaiting.is_some() {
-                    return Err(SocketError::Unroutable(
-                        "REQ must receive the reply before sending again",
-                    ));
-                }
-                parts.insert(0, Bytes::new());
+            _ => shared.state().pattern.send(parts).map_err(refusal)?,
+        };
+        match route {
+            Route::RoundRobin => {
                 let peer = self.send_round_robin(parts).await?;
-                req.awaiting = Some(peer);
+                if shared.socket_type == SocketType::Req {
+                    shared.state().pattern.sent_to(peer);
+                }
                 Ok(())
             }
-            SocketType::Rep => {
-                let mut rep = self.rep.lock().await;
-                let Some((peer, mut envelope)) = rep.replying.take() else {
-                    return Err(SocketError::Unroutable(
-                        "REP must receive a request before replying",
-                    ));
-                };
-                envelope.extend(parts);
-                shared.push_to(peer, envelope, true).await.map(|_| ())
-            }
-            SocketType::Router => {
-                let routing_id = parts.remove(0);
-                if parts.is_empty() {
-                    return Err(SocketError::Unroutable(
-                        "ROUTER needs a routing id and a body",
-                    ));
-                }
-                let peer = shared.peers().by_routing_id(&routing_id);
-                let mandatory = shared.options.router_mandatory;
-                match peer {
-                    // Without ROUTER_MANDATORY, libzmq drops what it cannot deliver.
-                    Some(peer) => match shared.push_to(peer, parts, mandatory).await? {
-                        false if mandatory => Err(SocketError::HostUnreachable),
-                        _ => Ok(()),
-                    },
-                    None if mandatory => Err(SocketError::HostUnreachable),
-                    None => Ok(()),
+            Route::Peer(peer) => {
+                // ROUTER_MANDATORY and XPUB_NODROP wait for room; otherwise a peer at its
+                // high-water mark misses the message, as in libzmq (REP replies included).
+                let mandatory =
+                    shared.options.router_mandatory && shared.socket_type == SocketType::Router;
+                let wait = mandatory || shared.options.xpub_nodrop;
+                match shared.push_to(peer, parts, wait).await? {
+                    false if mandatory => Err(SocketError::HostUnreachable),
+                    _ => Ok(()),
                 }
             }
-            SocketType::Pub | SocketType::Xpub => {
-                // PUB drops for a subscriber at its high-water mark rather than wait.
-                shared.peers().publish(&parts);
+            Route::Subscribers => self.publish(parts).await,
+            Route::All => {
+                shared.state().peers.push_all(&parts);
                 Ok(())
             }
-            SocketType::Xsub => {
-                if parts.len() == 1 && matches!(parts[0].first(), Some(0 | 1)) {
-                    let subscribe = parts[0][0] == 1;
-                    let topic = parts[0].slice(1..);
-                    self.change_subscription(topic, subscribe);
+            Route::Subscription(change) => {
+                self.tell_peers(change.topic, change.subscribe);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// PUB/XPUB: the message goes to every matching peer with room, or, with XPUB_NODROP, waits
+    /// until every matching peer has room.
+    async fn publish(&self, parts: Parts) -> Result<(), SocketError> {
+        let shared = &self.shared;
+        let mut matched = Vec::new();
+        loop {
+            let changed = shared.peers_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let state = shared.state();
+                matched.clear();
+                state.pattern.subscribers(&parts[0], &mut matched);
+                if !state.pattern.nodrop() || state.peers.all_have_room(&matched) {
+                    state.peers.push_each(&matched, &parts);
                     return Ok(());
                 }
-                shared.peers().push_all(&parts);
-                Ok(())
             }
-            SocketType::Pull | SocketType::Sub => Err(SocketError::Unsupported {
-                socket_type: shared.socket_type.as_str(),
-                operation: "send",
-            }),
-            _ => Err(SocketError::Unsupported {
-                socket_type: shared.socket_type.as_str(),
-                operation: "send",
-            }),
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
+                _ = &mut changed => {}
+            }
         }
     }
 
     async fn send_round_robin(&self, parts: Parts) -> Result<PeerId, SocketError> {
         let shared = &self.shared;
         // The common case takes one lock and no wake-up registration.
-        let mut parts = match shared.peers().push_round_robin(parts) {
+        let mut parts = match shared.state().peers.push_round_robin(parts) {
             Ok(id) => return Ok(id),
             Err(back) => back,
         };
@@ -660,7 +651,7 @@ impl Socket {
             let changed = shared.peers_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            parts = match shared.peers().push_round_robin(parts) {
+            parts = match shared.state().peers.push_round_robin(parts) {
                 Ok(id) => return Ok(id),
                 Err(back) => back,
             };
@@ -685,11 +676,10 @@ impl Socket {
 
     async fn recv_now(&self) -> Result<Message, SocketError> {
         let shared = &self.shared;
-        if matches!(shared.socket_type, SocketType::Push | SocketType::Pub) {
-            return Err(SocketError::Unsupported {
-                socket_type: shared.socket_type.as_str(),
-                operation: "receive",
-            });
+        // Types with nothing to decide on receipt take no pattern lock.
+        let passthrough = matches!(shared.socket_type, SocketType::Pull | SocketType::Dealer);
+        if !passthrough {
+            shared.state().pattern.check_recv().map_err(refusal)?;
         }
         loop {
             // The common case takes one lock and registers no wake-up.
@@ -702,95 +692,60 @@ impl Socket {
             };
             let Received {
                 peer,
-                routing_id,
-                mut parts,
+                parts,
                 properties,
             } = received;
-            match shared.socket_type {
-                SocketType::Router => {
-                    parts.insert(0, routing_id);
+            let parts = if passthrough {
+                parts
+            } else {
+                // `None`: the pattern drops it (a reply from a peer not asked, a SUB message
+                // no subscription matches, a malformed envelope).
+                match shared.state().pattern.recv(peer, parts).map_err(refusal)? {
+                    Some(parts) => parts,
+                    None => continue,
                 }
-                SocketType::Req => {
-                    let mut req = self.req.lock().await;
-                    // Only the reply from the peer we asked, with an empty delimiter and a body
-                    // after it, counts (libzmq drops a delimiter with nothing after it too).
-                    if req.awaiting != Some(peer)
-                        || parts.len() < 2
-                        || parts.first().is_none_or(|d| !d.is_empty())
-                    {
-                        continue;
-                    }
-                    req.awaiting = None;
-                    parts.remove(0);
-                }
-                SocketType::Rep => {
-                    let Some(split) = parts.iter().position(|p| p.is_empty()) else {
-                        continue; // no delimiter: not a request
-                    };
-                    if split + 1 == parts.len() {
-                        continue; // a delimiter with no body after it: malformed, as in libzmq
-                    }
-                    let body = parts.split_off(split + 1);
-                    self.rep.lock().await.replying = Some((peer, parts));
-                    parts = body;
-                }
-                SocketType::Sub => {
-                    let subs = shared
-                        .subscriptions
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    if !subs.wants((), &parts[0]) {
-                        continue;
-                    }
-                }
-                _ => {}
-            }
+            };
             return Ok(Message::with_properties(parts, properties));
         }
     }
 
     /// SUB/XSUB: subscribe to messages whose first frame starts with `topic` (empty = all).
+    /// On an XPUB with `xpub_manual`: subscribe the peer whose subscription was last received.
     pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<(), SocketError> {
-        self.require_subscriber("subscribe")?;
-        self.change_subscription(topic.into(), true);
+        let topic = topic.into();
+        let change = self
+            .shared
+            .state()
+            .pattern
+            .subscribe(&topic)
+            .map_err(refusal)?;
+        if let Some(change) = change {
+            self.tell_peers(change.topic, true);
+        }
+        self.shared.peers_changed.notify_waiters();
         Ok(())
     }
 
-    /// SUB/XSUB: remove one subscription to `topic`.
+    /// SUB/XSUB: remove one subscription to `topic` (XPUB with `xpub_manual`: cancel it for the
+    /// peer last heard from).
     pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<(), SocketError> {
-        self.require_subscriber("unsubscribe")?;
-        self.change_subscription(topic.into(), false);
+        let topic = topic.into();
+        let change = self
+            .shared
+            .state()
+            .pattern
+            .unsubscribe(&topic)
+            .map_err(refusal)?;
+        if let Some(change) = change {
+            self.tell_peers(change.topic, false);
+        }
+        self.shared.peers_changed.notify_waiters();
         Ok(())
     }
 
-    fn require_subscriber(&self, operation: &'static str) -> Result<(), SocketError> {
-        if matches!(self.shared.socket_type, SocketType::Sub | SocketType::Xsub) {
-            Ok(())
-        } else {
-            Err(SocketError::Unsupported {
-                socket_type: self.shared.socket_type.as_str(),
-                operation,
-            })
-        }
-    }
-
-    fn change_subscription(&self, topic: Bytes, subscribe: bool) {
-        let shared = &self.shared;
-        {
-            let mut subs = shared
-                .subscriptions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if subscribe {
-                // Our own index has no limits: it cannot refuse.
-                let _ = subs.subscribe((), &topic);
-            } else if !subs.contains(&topic) {
-                return;
-            } else {
-                subs.cancel((), &topic);
-            }
-        }
-        for queue in shared.peers().subscription_queues() {
+    /// Our subscription change goes to every peer, through its own queue.
+    fn tell_peers(&self, topic: Bytes, subscribe: bool) {
+        for queue in self.shared.state().peers.subscription_queues() {
             queue.push(topic.clone(), subscribe);
         }
     }
