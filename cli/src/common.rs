@@ -101,6 +101,42 @@ pub struct SocketArgs {
     /// ZMQ_ROUTING_ID (text).
     #[arg(long, value_name = "ID")]
     pub routing_id: Option<String>,
+    /// ZMQ_ROUTER_MANDATORY: a ROUTER send to an unknown routing id fails.
+    #[arg(long)]
+    pub router_mandatory: bool,
+    /// ZMQ_ROUTER_HANDOVER: a ROUTER peer reusing a routing id takes it over.
+    #[arg(long)]
+    pub router_handover: bool,
+    /// ZMQ_PROBE_ROUTER: ROUTER/DEALER send an empty message to each peer as it joins.
+    #[arg(long)]
+    pub probe_router: bool,
+    /// ZMQ_REQ_CORRELATE: REQ matches replies to requests by a request id.
+    #[arg(long)]
+    pub req_correlate: bool,
+    /// ZMQ_REQ_RELAXED: REQ may send again before the reply came.
+    #[arg(long)]
+    pub req_relaxed: bool,
+    /// ZMQ_XPUB_VERBOSE: XPUB passes every subscription up.
+    #[arg(long)]
+    pub xpub_verbose: bool,
+    /// ZMQ_XPUB_VERBOSER: XPUB passes every subscription and cancel up.
+    #[arg(long)]
+    pub xpub_verboser: bool,
+    /// ZMQ_XPUB_NODROP: PUB/XPUB wait for a full subscriber instead of dropping.
+    #[arg(long)]
+    pub xpub_nodrop: bool,
+    /// ZMQ_XPUB_WELCOME_MSG (text): sent to each XPUB peer as it joins.
+    #[arg(long, value_name = "TEXT")]
+    pub xpub_welcome_msg: Option<String>,
+    /// ZMQ_INVERT_MATCHING: PUB/XPUB/SUB deliver what does not match the subscriptions.
+    #[arg(long)]
+    pub invert_matching: bool,
+    /// ZMQ_SNDTIMEO in milliseconds: how long one send may wait.
+    #[arg(long, value_name = "MS")]
+    pub sndtimeo: Option<u64>,
+    /// ZMQ_RCVTIMEO in milliseconds: how long one receive may wait.
+    #[arg(long, value_name = "MS")]
+    pub rcvtimeo: Option<u64>,
 }
 
 /// A CURVE key flag's value must be 40 characters. Key flags accept values that start with `-`
@@ -158,6 +194,21 @@ impl SocketArgs {
         if let Some(id) = &self.routing_id {
             o.routing_id = Bytes::copy_from_slice(id.as_bytes());
         }
+        o.router_mandatory = self.router_mandatory;
+        o.router_handover = self.router_handover;
+        o.probe_router = self.probe_router;
+        o.req_correlate = self.req_correlate;
+        o.req_relaxed = self.req_relaxed;
+        o.xpub_verbose = self.xpub_verbose;
+        o.xpub_verboser = self.xpub_verboser;
+        o.xpub_nodrop = self.xpub_nodrop;
+        o.xpub_welcome_msg = self
+            .xpub_welcome_msg
+            .as_ref()
+            .map(|m| Bytes::copy_from_slice(m.as_bytes()));
+        o.invert_matching = self.invert_matching;
+        o.sndtimeo = self.sndtimeo.map(Duration::from_millis);
+        o.rcvtimeo = self.rcvtimeo.map(Duration::from_millis);
         Ok(o)
     }
 

@@ -523,3 +523,44 @@ async fn refused_by_libzmq_exits_4() {
     );
     assert!(err.contains("refused"), "{err}");
 }
+
+#[tokio::test]
+async fn socket_options_reach_the_socket_xpub_welcome_message() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let publisher = tokio::spawn(run(strings(&[
+        "send",
+        "--bind",
+        &ep,
+        "--type",
+        "XPUB",
+        "--xpub-welcome-msg",
+        "hi",
+        "--timeout-ms",
+        "10000",
+        "hi there",
+    ])));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sub = run(strings(&[
+        "recv",
+        "--connect",
+        &ep,
+        "--type",
+        "SUB",
+        "--subscribe",
+        "hi",
+        "--count",
+        "2",
+        "--timeout-ms",
+        "10000",
+    ]))
+    .await;
+    assert!(sub.status.success(), "{}", stderr(&sub));
+    let printed = stdout(&sub);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"hi"),
+        "the welcome message comes first"
+    );
+    assert!(publisher.await.unwrap().status.success());
+}
