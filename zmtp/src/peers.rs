@@ -122,6 +122,11 @@ impl Peers {
         Some(self.entries.get(&id)?.out.try_push(parts))
     }
 
+    /// Whether some peer has room for a message.
+    pub(crate) fn any_has_room(&self) -> bool {
+        self.entries.values().any(|e| e.out.has_room())
+    }
+
     /// Whether every one of these peers has room for a message.
     pub(crate) fn all_have_room(&self, ids: &[PeerId]) -> bool {
         ids.iter()

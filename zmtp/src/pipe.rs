@@ -386,6 +386,32 @@ impl Inbox {
         }
     }
 
+    /// Resolves once a message is queued (at once if one is), without taking it: for pollers.
+    pub(crate) async fn readable(&self) {
+        loop {
+            let notified = self.readable.notified();
+            {
+                let mut state = lock(&self.state);
+                if !state.active.is_empty() {
+                    return;
+                }
+                state.waiters += 1;
+            }
+            let _waiting = Waiting(self);
+            notified.await;
+            // Woken without taking anything: a receiver waiting too gets its turn.
+            let state = lock(&self.state);
+            if state.waiters > 1 && !state.active.is_empty() {
+                self.readable.notify_one();
+            }
+        }
+    }
+
+    /// Whether a message is queued.
+    pub(crate) fn has_message(&self) -> bool {
+        !lock(&self.state).active.is_empty()
+    }
+
     /// Messages queued across peers.
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {

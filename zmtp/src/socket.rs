@@ -709,6 +709,40 @@ impl Socket {
         }
     }
 
+    /// Whether a message waits to be received (`ZMQ_POLLIN`). A SUB or REQ may still drop it
+    /// (no subscription matches, not the awaited reply), so a `recv` after `true` can wait.
+    pub fn has_message(&self) -> bool {
+        self.shared.inbox.has_message()
+    }
+
+    /// Waits until [`has_message`](Self::has_message) would say so.
+    pub async fn readable(&self) {
+        self.shared.inbox.readable().await;
+    }
+
+    /// Whether a `send` would not wait (`ZMQ_POLLOUT`): some peer has room for the next
+    /// message (PUB, XPUB, XSUB and ROUTER never wait: always true).
+    pub fn can_send(&self) -> bool {
+        match self.shared.socket_type {
+            SocketType::Pub | SocketType::Xpub | SocketType::Xsub | SocketType::Router => true,
+            SocketType::Pull | SocketType::Sub => false,
+            _ => self.shared.state().peers.any_has_room(),
+        }
+    }
+
+    /// Waits until [`can_send`](Self::can_send) would say so (for ever on PULL and SUB).
+    pub async fn writable(&self) {
+        loop {
+            let changed = self.shared.peers_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.can_send() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     /// SUB/XSUB: subscribe to messages whose first frame starts with `topic` (empty = all).
     /// On an XPUB with `xpub_manual`: subscribe the peer whose subscription was last received.
     pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<(), SocketError> {

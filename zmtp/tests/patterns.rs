@@ -360,3 +360,28 @@ async fn pull_reads_its_peers_in_turn() {
     let position = position.expect("the quiet peer's message arrives");
     assert!(position <= 2, "fair queueing: it came {position}th");
 }
+
+#[tokio::test]
+async fn readiness_says_when_recv_and_send_would_not_wait() {
+    let (pull, ep) = bind(SocketType::Pull, SocketOptions::default()).await;
+    let push = Socket::with_options(
+        SocketType::Push,
+        SocketOptions {
+            sndhwm: 1,
+            ..Default::default()
+        },
+    );
+    assert!(!push.can_send(), "no peer yet");
+    push.connect(&ep).await.unwrap();
+    tokio::time::timeout(T, push.writable())
+        .await
+        .expect("writable once a peer joined");
+    assert!(!pull.has_message());
+    assert!(!pull.can_send(), "PULL never sends");
+    let waiter = tokio::time::timeout(T, pull.readable());
+    push.send(["x"]).await.unwrap();
+    waiter.await.expect("readable once a message arrived");
+    assert!(pull.has_message());
+    assert_eq!(recv(&pull).await, [b("x")]);
+    assert!(!pull.has_message());
+}
