@@ -16,6 +16,8 @@ pub enum Endpoint {
     },
     /// `ipc://path` (a Unix domain socket).
     Ipc(std::path::PathBuf),
+    /// `inproc://name`: sockets of this process, joined without encoding.
+    Inproc(String),
 }
 
 /// An endpoint string that does not parse.
@@ -57,7 +59,15 @@ impl FromStr for Endpoint {
                 }
                 Ok(Endpoint::Ipc(rest.into()))
             }
-            _ => Err(err("unsupported transport (tcp and ipc are supported)")),
+            "inproc" => {
+                if rest.is_empty() {
+                    return Err(err("empty inproc name"));
+                }
+                Ok(Endpoint::Inproc(rest.to_owned()))
+            }
+            _ => Err(err(
+                "unsupported transport (tcp, ipc and inproc are supported)",
+            )),
         }
     }
 }
@@ -70,6 +80,7 @@ impl fmt::Display for Endpoint {
             }
             Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Endpoint::Ipc(p) => write!(f, "ipc://{}", p.display()),
+            Endpoint::Inproc(name) => write!(f, "inproc://{name}"),
         }
     }
 }
@@ -95,6 +106,11 @@ mod tests {
             "tcp://[::1]:80".parse::<Endpoint>().unwrap().to_string(),
             "tcp://[::1]:80"
         );
+        assert_eq!(
+            "inproc://a/b".parse::<Endpoint>().unwrap(),
+            Endpoint::Inproc("a/b".into())
+        );
+        assert!("inproc://".parse::<Endpoint>().is_err());
         assert!("udp://x:1".parse::<Endpoint>().is_err());
         assert!("tcp://host".parse::<Endpoint>().is_err());
         assert!("tcp://h:99999".parse::<Endpoint>().is_err());

@@ -18,6 +18,7 @@ mod admission;
 mod connection;
 pub mod endpoint;
 mod error;
+mod inproc;
 pub mod fuzzing;
 mod message;
 pub mod monitor;

@@ -377,6 +377,10 @@ impl Socket {
         match endpoint.parse::<Endpoint>()? {
             Endpoint::Tcp { host, port } => self.bind_tcp(endpoint, &host, port).await,
             Endpoint::Ipc(path) => self.bind_ipc(endpoint, path).await,
+            Endpoint::Inproc(name) => {
+                crate::inproc::bind(&self.shared, &name, endpoint)?;
+                Ok(endpoint.to_owned())
+            }
         }
     }
 
@@ -522,6 +526,10 @@ impl Socket {
     pub async fn connect(&self, endpoint: &str) -> Result<(), SocketError> {
         let parsed: Endpoint = endpoint.parse()?;
         self.start_housekeeping();
+        if let Endpoint::Inproc(name) = &parsed {
+            crate::inproc::connect(&self.shared, name);
+            return Ok(());
+        }
         let shared = self.shared.clone();
         let ep = endpoint.to_owned();
         self.shared.tasks.spawn(async move {
