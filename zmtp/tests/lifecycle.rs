@@ -1,0 +1,203 @@
+//! A connection's life as the monitor reports it: the events libzmq emits, with their numeric
+//! codes, at the moments it emits them, and the timeouts that end a connection.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use zmtp::{Heartbeat, MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType};
+
+const T: Duration = Duration::from_secs(5);
+
+/// Waits for `want`, returning the events seen before it.
+async fn until(rx: &mut mpsc::Receiver<SocketEvent>, want: MonitorEvent) -> Vec<SocketEvent> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(T, async {
+        while let Some(e) = rx.recv().await {
+            if e.event == want {
+                return Some(e);
+            }
+            seen.push(e);
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(e)) => {
+            seen.push(e);
+            seen
+        }
+        _ => panic!("no {want:?} within {T:?}; saw {seen:?}"),
+    }
+}
+
+fn null_greeting() -> [u8; 64] {
+    let mut g = [0u8; 64];
+    g[0] = 0xFF;
+    g[9] = 0x7F;
+    g[10] = 3;
+    g[11] = 1;
+    g[12..16].copy_from_slice(b"NULL");
+    g
+}
+
+fn ready(socket_type: &[u8]) -> Vec<u8> {
+    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type);
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn event_codes_are_libzmqs() {
+    // zmq.h, libzmq 4.3.5.
+    let codes = [
+        (MonitorEvent::Connected, 0x0001),
+        (MonitorEvent::ConnectDelayed, 0x0002),
+        (MonitorEvent::ConnectRetried, 0x0004),
+        (MonitorEvent::Listening, 0x0008),
+        (MonitorEvent::BindFailed, 0x0010),
+        (MonitorEvent::Accepted, 0x0020),
+        (MonitorEvent::AcceptFailed, 0x0040),
+        (MonitorEvent::Closed, 0x0080),
+        (MonitorEvent::CloseFailed, 0x0100),
+        (MonitorEvent::Disconnected, 0x0200),
+        (MonitorEvent::MonitorStopped, 0x0400),
+        (MonitorEvent::HandshakeFailedNoDetail, 0x0800),
+        (MonitorEvent::HandshakeSucceeded, 0x1000),
+        (MonitorEvent::HandshakeFailedProtocol, 0x2000),
+        (MonitorEvent::HandshakeFailedAuth, 0x4000),
+    ];
+    for (event, code) in codes {
+        assert_eq!(event as u16, code, "{event:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_clients_life_connect_retry_handshake_disconnect() {
+    // Nothing listens yet: the connect is delayed and retried, with the interval as value.
+    let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let ep = format!("tcp://127.0.0.1:{port}");
+    let client = Socket::with_options(
+        SocketType::Dealer,
+        SocketOptions {
+            reconnect_ivl: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    let mut events = client.monitor(64);
+    client.connect(&ep).await.unwrap();
+    let seen = until(&mut events, MonitorEvent::ConnectRetried).await;
+    assert!(seen.iter().any(|e| e.event == MonitorEvent::ConnectDelayed));
+    let retried = seen.last().unwrap();
+    assert_eq!(
+        retried.value, 50,
+        "CONNECT_RETRIED carries the interval in ms"
+    );
+    assert_eq!(retried.endpoint, ep);
+
+    let server = Socket::new(SocketType::Router);
+    let mut server_events = server.monitor(64);
+    server.bind(&ep).await.unwrap();
+    until(&mut server_events, MonitorEvent::Listening).await;
+    until(&mut events, MonitorEvent::Connected).await;
+    until(&mut events, MonitorEvent::HandshakeSucceeded).await;
+    until(&mut server_events, MonitorEvent::Accepted).await;
+    until(&mut server_events, MonitorEvent::HandshakeSucceeded).await;
+    // The server goes away: the client sees its connection end, and tries again.
+    server.close(Duration::ZERO).await;
+    until(&mut events, MonitorEvent::Disconnected).await;
+    until(&mut events, MonitorEvent::ConnectRetried).await;
+}
+
+#[tokio::test]
+async fn a_bind_that_fails_says_so() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ep = format!("tcp://{}", taken.local_addr().unwrap());
+    let s = Socket::new(SocketType::Pull);
+    let mut events = s.monitor(8);
+    assert!(s.bind(&ep).await.is_err());
+    let e = tokio::time::timeout(T, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.event, MonitorEvent::BindFailed);
+    assert_eq!(e.endpoint, ep);
+}
+
+#[tokio::test]
+async fn a_silent_peer_times_out_the_heartbeat() {
+    // A peer that completes the handshake and then never answers a PING.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ep = format!("tcp://{}", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        s.write_all(&null_greeting()).await.unwrap();
+        s.write_all(&ready(b"ROUTER")).await.unwrap();
+        // Read (and ignore) whatever comes, PINGs included, until the client hangs up.
+        let mut sink = vec![0u8; 4096];
+        while matches!(s.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
+    let client = Socket::with_options(
+        SocketType::Dealer,
+        SocketOptions {
+            heartbeat: Heartbeat {
+                interval: Some(Duration::from_millis(50)),
+                ttl: None,
+                timeout: Some(Duration::from_millis(200)),
+            },
+            reconnect_ivl: Duration::from_secs(30),
+            ..Default::default()
+        },
+    );
+    let mut events = client.monitor(64);
+    client.connect(&ep).await.unwrap();
+    let started = tokio::time::Instant::now();
+    until(&mut events, MonitorEvent::HandshakeSucceeded).await;
+    until(&mut events, MonitorEvent::Disconnected).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "not before the heartbeat timeout"
+    );
+    assert_eq!(client.peer_count(), 0);
+    tokio::time::timeout(T, silent)
+        .await
+        .expect("the client hung up")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_finishes_times_out_at_the_socket() {
+    let server = Socket::with_options(
+        SocketType::Router,
+        SocketOptions {
+            handshake_ivl: Some(Duration::from_millis(200)),
+            ..Default::default()
+        },
+    );
+    let mut events = server.monitor(64);
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    // A client that connects and says nothing.
+    let mut idle = TcpStream::connect(ep.trim_start_matches("tcp://"))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    until(&mut events, MonitorEvent::Accepted).await;
+    let seen = until(&mut events, MonitorEvent::Disconnected).await;
+    assert!(
+        seen.iter()
+            .any(|e| e.event == MonitorEvent::HandshakeFailedNoDetail),
+        "a handshake timeout is HANDSHAKE_FAILED_NO_DETAIL, as in libzmq: {seen:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // The server closed the stream (after its greeting).
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(T, idle.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server hung up");
+    assert_eq!(server.handshakes_in_progress(), 0);
+}
