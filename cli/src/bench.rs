@@ -193,11 +193,20 @@ async fn ours(
                 }
                 Ok::<_, zmtp::SocketError>(())
             };
-            let receiver = async {
+            // The receiver is a task of its own, as an application's would be: on a
+            // multi-thread runtime it runs on a worker, beside the sender.
+            let pull = Arc::new(pull);
+            let puller = pull.clone();
+            let receiver = tokio::spawn(async move {
                 for _ in 0..count {
-                    pull.recv().await?;
+                    puller.recv().await?;
                 }
                 Ok::<_, zmtp::SocketError>(())
+            });
+            let receiver = async {
+                receiver
+                    .await
+                    .unwrap_or_else(|_| Err(zmtp::SocketError::Closed))
             };
             let (a, b) = tokio::join!(sender, receiver);
             a.map_err(fail("send"))?;
@@ -451,7 +460,11 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     }
     for (case, security) in cases {
         let name = format!("{} {}", case.label(), security.name());
-        if args.only.as_ref().is_some_and(|only| !name.contains(only.as_str())) {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
+        {
             continue;
         }
         let mut our_runs = Vec::new();
