@@ -144,29 +144,45 @@ impl Pattern {
     /// Whether a receive makes sense now (REQ before sending, REP owing a reply: libzmq's
     /// EFSM).
     pub(crate) fn check_recv(&self) -> Result<(), PatternError> {
+        let never = |socket_type| PatternError::Unsupported {
+            socket_type,
+            operation: zmtp_core::pattern::Operation::Receive,
+        };
         match self {
             Pattern::Req(p) => p.check_recv(),
             Pattern::Rep(p) => p.check_recv(),
+            // Sockets that never receive say so at once rather than wait for ever.
+            Pattern::Push(_) => Err(never(SocketType::Push)),
             _ => Ok(()),
         }
     }
 
-    /// What the application gets of a message from `peer`; `None` when it is dropped.
+    /// What the application gets of a message from `peer` (known by `routing_id` when it
+    /// joined); `None` when it is dropped.
     pub(crate) fn recv(
         &mut self,
         peer: PeerId,
+        routing_id: &Bytes,
         parts: Parts,
     ) -> Result<Option<Parts>, PatternError> {
         match self {
+            // What a peer delivered before it left is still read, as in libzmq: ROUTER frames it
+            // with the routing id the peer had, and PAIR (whose inbox only ever holds messages
+            // from the peer it admitted) passes it on, whoever holds the pair now.
+            Pattern::Router(p) => {
+                let mut framed = Vec::with_capacity(parts.len() + 1);
+                framed.push(p.routing_id(peer).unwrap_or(routing_id).clone());
+                framed.extend(parts);
+                Ok(Some(framed))
+            }
+            Pattern::Pair(_) => Ok(Some(parts)),
             Pattern::Req(p) => p.recv(peer, parts),
             Pattern::Rep(p) => p.recv(peer, parts),
             Pattern::Dealer(p) => p.recv(peer, parts),
-            Pattern::Router(p) => Ok(p.recv(peer, parts)),
             Pattern::Publisher(p) => p.recv(peer, parts),
             Pattern::Subscriber(p) => p.recv(peer, parts),
             Pattern::Push(p) => p.recv(peer, parts),
             Pattern::Pull(p) => p.recv(peer, parts),
-            Pattern::Pair(p) => p.recv(peer, parts),
         }
     }
 

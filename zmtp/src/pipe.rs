@@ -233,6 +233,8 @@ struct InboxState {
 #[derive(Debug)]
 struct PeerQueue {
     queue: FrameQueue,
+    /// The routing id the peer had (ROUTER frames its messages with it, also once it left).
+    routing_id: Bytes,
     properties: Arc<Metadata>,
     /// Tells the connection that it may deliver again.
     room: Arc<Notify>,
@@ -245,6 +247,7 @@ struct PeerQueue {
 #[derive(Debug)]
 pub(crate) struct Received {
     pub(crate) peer: PeerId,
+    pub(crate) routing_id: Bytes,
     pub(crate) parts: Parts,
     pub(crate) properties: Arc<Metadata>,
 }
@@ -271,12 +274,18 @@ impl Inbox {
     }
 
     /// Opens a queue for a peer; returns the notification its connection waits on when full.
-    pub(crate) fn attach(&self, peer: PeerId, properties: Arc<Metadata>) -> Arc<Notify> {
+    pub(crate) fn attach(
+        &self,
+        peer: PeerId,
+        routing_id: Bytes,
+        properties: Arc<Metadata>,
+    ) -> Arc<Notify> {
         let room = Arc::new(Notify::new());
         lock(&self.state).peers.insert(
             peer,
             PeerQueue {
                 queue: FrameQueue::default(),
+                routing_id,
                 properties,
                 room: room.clone(),
                 writer_waiting: false,
@@ -346,6 +355,7 @@ impl Inbox {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             let received = Received {
                 peer,
+                routing_id: q.routing_id.clone(),
                 parts,
                 properties: q.properties.clone(),
             };
@@ -466,7 +476,7 @@ mod tests {
         pipe.take(10, &mut out);
         assert_eq!(out, [three.clone(), msg(1)]);
         let inbox = Inbox::new(10);
-        inbox.attach(1, Arc::default());
+        inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [three.clone(), msg(4), three.clone()].into();
         inbox.deliver(1, &mut batch);
         assert_eq!(inbox.len(), 3);
@@ -484,7 +494,7 @@ mod tests {
                 .unwrap();
         }
         let inbox = Inbox::new(0);
-        inbox.attach(1, Arc::default());
+        inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..5000).map(|_| msg(0)).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done);
         assert_eq!(inbox.len(), 5000);
@@ -493,8 +503,8 @@ mod tests {
     #[test]
     fn the_inbox_reads_peers_in_turn() {
         let inbox = Inbox::new(100);
-        inbox.attach(1, Arc::default());
-        inbox.attach(2, Arc::default());
+        inbox.attach(1, Bytes::new(), Arc::default());
+        inbox.attach(2, Bytes::new(), Arc::default());
         let mut one: VecDeque<Parts> = [msg(1), msg(1), msg(1)].into();
         let mut two: VecDeque<Parts> = [msg(2), msg(2)].into();
         inbox.deliver(1, &mut one);
@@ -508,7 +518,7 @@ mod tests {
     #[test]
     fn a_full_peer_queue_keeps_the_rest_and_wakes_its_connection_at_half() {
         let inbox = Inbox::new(4);
-        let room = inbox.attach(1, Arc::default());
+        let room = inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..6).map(msg).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Full);
         assert_eq!(batch, [msg(4), msg(5)]);
@@ -537,7 +547,7 @@ mod tests {
     #[test]
     fn a_detached_peer_is_read_to_the_end() {
         let inbox = Inbox::new(10);
-        inbox.attach(7, Arc::default());
+        inbox.attach(7, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [msg(1), msg(2)].into();
         inbox.deliver(7, &mut batch);
         inbox.detach(7);
@@ -553,7 +563,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_receiver_is_woken_by_a_delivery() {
         let inbox = Arc::new(Inbox::new(10));
-        inbox.attach(1, Arc::default());
+        inbox.attach(1, Bytes::new(), Arc::default());
         let reader = {
             let inbox = inbox.clone();
             tokio::spawn(async move { inbox.recv().await.parts })
@@ -571,7 +581,7 @@ mod tests {
     #[tokio::test]
     async fn two_waiting_receivers_both_get_a_message() {
         let inbox = Arc::new(Inbox::new(10));
-        inbox.attach(1, Arc::default());
+        inbox.attach(1, Bytes::new(), Arc::default());
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let inbox = inbox.clone();

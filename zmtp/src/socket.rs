@@ -167,7 +167,9 @@ impl SocketLink for Shared {
                 close: close.clone(),
             },
         );
-        let room = self.inbox.attach(id, info.properties.clone());
+        let room = self
+            .inbox
+            .attach(id, admitted.routing_id.clone(), info.properties.clone());
         drop(guard);
         self.peers_changed.notify_waiters();
         Some(Registration {
@@ -684,6 +686,13 @@ impl Socket {
 
     async fn recv_now(&self) -> Result<Message, SocketError> {
         let shared = &self.shared;
+        // Sockets that never receive say so at once rather than wait for ever.
+        if matches!(shared.socket_type, SocketType::Push | SocketType::Pub) {
+            return Err(SocketError::Unsupported {
+                socket_type: shared.socket_type.as_str(),
+                operation: "receive",
+            });
+        }
         // Types with nothing to decide on receipt take no pattern lock.
         let passthrough = matches!(shared.socket_type, SocketType::Pull | SocketType::Dealer);
         if !passthrough {
@@ -700,6 +709,7 @@ impl Socket {
             };
             let Received {
                 peer,
+                routing_id,
                 parts,
                 properties,
             } = received;
@@ -708,7 +718,12 @@ impl Socket {
             } else {
                 // `None`: the pattern drops it (a reply from a peer not asked, a SUB message
                 // no subscription matches, a malformed envelope).
-                match shared.state().pattern.recv(peer, parts).map_err(refusal)? {
+                let mut state = shared.state();
+                match state
+                    .pattern
+                    .recv(peer, &routing_id, parts)
+                    .map_err(refusal)?
+                {
                     Some(parts) => parts,
                     None => continue,
                 }

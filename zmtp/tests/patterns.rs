@@ -385,3 +385,52 @@ async fn readiness_says_when_recv_and_send_would_not_wait() {
     assert_eq!(recv(&pull).await, [b("x")]);
     assert!(!pull.has_message());
 }
+
+#[tokio::test]
+async fn sockets_that_never_receive_say_so_at_once() {
+    for t in [SocketType::Pub, SocketType::Push] {
+        let s = Socket::new(t);
+        let r = tokio::time::timeout(T, s.recv()).await.expect("no wait");
+        assert!(
+            matches!(r, Err(SocketError::Unsupported { .. })),
+            "{t:?}: {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn what_a_departed_peer_sent_is_still_read() {
+    for (server_type, client_type) in [
+        (SocketType::Router, SocketType::Dealer),
+        (SocketType::Pair, SocketType::Pair),
+    ] {
+        let (server, ep) = bind(server_type, SocketOptions::default()).await;
+        let client = connect(client_type, named("gone"), &ep).await;
+        server.wait_for_peers(1, T).await.unwrap();
+        client.send(["one"]).await.unwrap();
+        client.send(["two"]).await.unwrap();
+        // Both arrived, and the peer left before the application read them.
+        tokio::time::timeout(T, async {
+            while !server.has_message() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(SETTLE).await;
+        client.close(Duration::from_secs(1)).await;
+        tokio::time::timeout(T, async {
+            while server.peer_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let expect = |body: &'static str| match server_type {
+            SocketType::Router => vec![b("gone"), b(body)],
+            _ => vec![b(body)],
+        };
+        assert_eq!(recv(&server).await, expect("one"), "{server_type:?}");
+        assert_eq!(recv(&server).await, expect("two"), "{server_type:?}");
+    }
+}
