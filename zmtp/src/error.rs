@@ -45,4 +45,25 @@ pub enum SocketError {
     /// A timed operation ran out of time.
     #[error("timed out")]
     Timeout,
+    /// `unbind` of an endpoint this socket has not bound (libzmq's `ENOENT`). After a bind
+    /// with a `*` host or port, only the endpoint `bind` returned names it (zmq_unbind(3)).
+    #[error("{endpoint} is not bound (after a * bind, unbind the endpoint bind returned)")]
+    NotBound {
+        /// The endpoint asked for.
+        endpoint: String,
+    },
+    /// `disconnect` of an endpoint this socket has not connected (libzmq's `ENOENT`).
+    #[error("{endpoint} is not connected")]
+    NotConnected {
+        /// The endpoint asked for.
+        endpoint: String,
+    },
+    /// An operation this transport does not offer yet (`unbind`/`disconnect` of `inproc://`).
+    #[error("{operation} is not supported for {endpoint}")]
+    TransportUnsupported {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// The operation.
+        operation: &'static str,
+    },
 }

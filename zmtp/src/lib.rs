@@ -17,6 +17,7 @@
 mod admission;
 mod connection;
 pub mod endpoint;
+mod endpoint_set;
 mod error;
 pub mod fuzzing;
 mod inproc;
@@ -27,6 +28,7 @@ mod pattern;
 mod peers;
 mod pipe;
 mod socket;
+mod tcp;
 mod zap_remote;
 
 pub use endpoint::Endpoint;

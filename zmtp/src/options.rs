@@ -103,6 +103,14 @@ pub struct SocketOptions {
     /// connections have no address and count only in [`max_handshakes`](Self::max_handshakes).
     /// Default: 64.
     pub max_handshakes_per_address: usize,
+    /// `ZMQ_IPV6` (default off, as libzmq). On: `tcp://*:port` binds `[::]` dual-stack
+    /// (IPV6_V6ONLY off: IPv4 peers arrive as IPv4-mapped addresses) and host names resolve to
+    /// their IPv6 addresses first, then their IPv4 ones. Off: `*` is `0.0.0.0`, names resolve
+    /// to IPv4 addresses only, and an explicit `[::]` listener takes IPv6 peers only.
+    ///
+    /// Deliberate deviation: a numeric IPv6 address (`tcp://[::1]:5555`) binds and connects
+    /// with this off too; libzmq refuses it then, but it leaves nothing to choose.
+    pub ipv6: bool,
 }
 
 impl Default for SocketOptions {
@@ -138,6 +146,7 @@ impl Default for SocketOptions {
             rcvtimeo: None,
             max_handshakes: 1024,
             max_handshakes_per_address: 64,
+            ipv6: false,
         }
     }
 }

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,7 +24,8 @@ use zmtp_core::{
 
 use crate::admission::{Admission, Slot};
 use crate::connection::{self, ConnectionEnd, Registration, SocketLink};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, EndpointError, EndpointErrorKind, TcpHost};
+use crate::endpoint_set::{self, Attachment, EndpointSet, Side};
 use crate::error::SocketError;
 use crate::message::Message;
 use crate::monitor::{MonitorSink, SocketEvent};
@@ -33,6 +33,7 @@ use crate::options::SocketOptions;
 use crate::pattern::{refusal, Pattern};
 use crate::peers::{PeerEntry, PeerId, Peers, SubscriptionQueue};
 use crate::pipe::{Delivery, Inbox, OutPipe, Parts, PushError, Received};
+use crate::tcp;
 
 /// State shared by a socket and its tasks.
 #[derive(Debug)]
@@ -241,6 +242,8 @@ impl SocketLink for Shared {
 #[derive(Debug)]
 pub struct Socket {
     shared: Arc<Shared>,
+    /// What `bind` and `connect` started, for `unbind` and `disconnect` to end.
+    endpoints: EndpointSet,
 }
 
 impl Socket {
@@ -285,6 +288,7 @@ impl Socket {
                 housekeeping: std::sync::atomic::AtomicBool::new(false),
                 linger_until: Mutex::new(None),
             }),
+            endpoints: EndpointSet::default(),
         }
     }
 
@@ -377,7 +381,14 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<String, SocketError> {
         self.start_housekeeping();
         match endpoint.parse::<Endpoint>()? {
-            Endpoint::Tcp { host, port } => self.bind_tcp(endpoint, &host, port).await,
+            Endpoint::Tcp {
+                source: Some(_), ..
+            } => Err(EndpointError::new(endpoint, EndpointErrorKind::SourceOnBind).into()),
+            Endpoint::Tcp {
+                host,
+                port,
+                source: None,
+            } => self.bind_tcp(endpoint, &host, port).await,
             Endpoint::Ipc(path) => self.bind_ipc(endpoint, path).await,
             Endpoint::Inproc(name) => {
                 crate::inproc::bind(&self.shared, &name, endpoint)?;
@@ -405,34 +416,56 @@ impl Socket {
         });
     }
 
-    async fn bind_tcp(&self, asked: &str, host: &str, port: u16) -> Result<String, SocketError> {
+    /// `*` and host names resolve as [`SocketOptions::ipv6`] says (see `tcp::resolve`); the
+    /// first address that binds is used. The bound endpoint names the real address and port
+    /// (`tcp://[::]:5555` for a dual-stack `*`), as libzmq's ZMQ_LAST_ENDPOINT.
+    async fn bind_tcp(
+        &self,
+        asked: &str,
+        host: &TcpHost,
+        port: u16,
+    ) -> Result<String, SocketError> {
         let shared = &self.shared;
-        let listener = match TcpListener::bind((host, port)).await {
+        let io_err = |source| SocketError::Io {
+            endpoint: asked.to_owned(),
+            source,
+        };
+        let ipv6 = shared.options.ipv6;
+        let listening = async {
+            let mut last = None;
+            for addr in tcp::resolve(host, port, ipv6).await? {
+                match tcp::listen(addr, ipv6) {
+                    Ok(listener) => return Ok(listener),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()))
+        };
+        let listener = match listening.await {
             Ok(l) => l,
             Err(source) => {
                 shared.monitor.emit(MonitorEvent::BindFailed, 0, asked);
-                return Err(SocketError::Io {
-                    endpoint: asked.to_owned(),
-                    source,
-                });
+                return Err(io_err(source));
             }
         };
-        let local = listener.local_addr().map_err(|source| SocketError::Io {
-            endpoint: asked.to_owned(),
-            source,
-        })?;
+        let local = listener.local_addr().map_err(io_err)?;
         let bound = Endpoint::Tcp {
-            host: local.ip().to_string(),
+            host: TcpHost::Ip(local.ip()),
             port: local.port(),
+            source: None,
         }
         .to_string();
         shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
+        let attachment = Attachment::new(shared);
+        let stop = attachment.stop.clone();
+        let tracker = attachment.tracker();
         let shared2 = shared.clone();
         let bound2 = bound.clone();
-        shared.tasks.spawn(async move {
+        let tracker2 = tracker.clone();
+        endpoint_set::spawn(shared, &tracker, async move {
             loop {
                 let accepted = tokio::select! {
-                    _ = shared2.shutdown.cancelled() => break,
+                    _ = stop.cancelled() => break,
                     a = listener.accept() => a,
                 };
                 match accepted {
@@ -444,11 +477,15 @@ impl Socket {
                         let _ = stream.set_nodelay(true);
                         shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
                         let (rd, wr) = stream.into_split();
+                        // libzmq's listener owns the sessions it accepted (`launch_child`), so
+                        // `zmq_unbind` ends them with it: they see its stop as their shutdown.
+                        let link = endpoint_set::link(&shared2, &stop);
                         let s = shared2.clone();
                         let ep = bound2.clone();
-                        shared2.tasks.spawn(async move {
+                        let stop2 = stop.clone();
+                        endpoint_set::spawn(&shared2, &tracker2, async move {
                             let end = connection::run(
-                                s.clone(),
+                                link,
                                 rd,
                                 wr,
                                 peer.to_string(),
@@ -456,7 +493,11 @@ impl Socket {
                                 Some(slot),
                             )
                             .await;
-                            report_end(&s, &end, &ep);
+                            // Ended by unbind or close: libzmq terminates such a connection
+                            // without DISCONNECTED (only `stream_engine_base_t::error` emits it).
+                            if !stop2.is_cancelled() {
+                                report_end(&s, &end, &ep);
+                            }
                         });
                     }
                     Err(e) => {
@@ -466,8 +507,12 @@ impl Socket {
                     }
                 }
             }
+            // The port is free again before anyone hears it was closed.
+            drop(listener);
             shared2.monitor.emit(MonitorEvent::Closed, 0, &bound2);
         });
+        self.endpoints
+            .insert(Side::Bound, bound.clone(), attachment);
         Ok(bound)
     }
 
@@ -483,38 +528,46 @@ impl Socket {
         let listener = tokio::net::UnixListener::bind(&path).map_err(io_err)?;
         let bound = asked.to_owned();
         shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
+        let attachment = Attachment::new(shared);
+        let stop = attachment.stop.clone();
+        let tracker = attachment.tracker();
+        let tracker2 = tracker.clone();
         let shared2 = shared.clone();
-        shared.tasks.spawn(async move {
+        let bound2 = bound.clone();
+        endpoint_set::spawn(shared, &tracker, async move {
             loop {
                 let accepted = tokio::select! {
-                    _ = shared2.shutdown.cancelled() => break,
+                    _ = stop.cancelled() => break,
                     a = listener.accept() => a,
                 };
                 if let Ok((stream, _)) = accepted {
-                    let Some(slot) = admit(&shared2, None, &bound) else {
+                    let Some(slot) = admit(&shared2, None, &bound2) else {
                         continue;
                     };
-                    shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound);
+                    shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
                     let (rd, wr) = stream.into_split();
+                    let link = endpoint_set::link(&shared2, &stop);
                     let s = shared2.clone();
-                    let ep = bound.clone();
-                    shared2.tasks.spawn(async move {
-                        let end = connection::run(
-                            s.clone(),
-                            rd,
-                            wr,
-                            String::new(),
-                            ep.clone(),
-                            Some(slot),
-                        )
-                        .await;
-                        report_end(&s, &end, &ep);
+                    let ep = bound2.clone();
+                    let stop2 = stop.clone();
+                    endpoint_set::spawn(&shared2, &tracker2, async move {
+                        let end =
+                            connection::run(link, rd, wr, String::new(), ep.clone(), Some(slot))
+                                .await;
+                        if !stop2.is_cancelled() {
+                            report_end(&s, &end, &ep);
+                        }
                     });
                 }
             }
+            drop(listener);
             let _ = std::fs::remove_file(&path);
+            // libzmq's `stream_listener_base_t::close` emits CLOSED for every listener.
+            shared2.monitor.emit(MonitorEvent::Closed, 0, &bound2);
         });
-        Ok(asked.to_owned())
+        self.endpoints
+            .insert(Side::Bound, bound.clone(), attachment);
+        Ok(bound)
     }
 
     #[cfg(not(unix))]
@@ -527,22 +580,36 @@ impl Socket {
     /// protocol error) is not retried with the same credentials.
     pub async fn connect(&self, endpoint: &str) -> Result<(), SocketError> {
         let parsed: Endpoint = endpoint.parse()?;
+        if let Endpoint::Tcp { host, port, .. } = &parsed {
+            // libzmq refuses `*` for a connect's host and port (`ip_resolver.cpp`: a `*` port
+            // only when bindable). Port 0 too here: libzmq would try to reach it for ever.
+            if *host == TcpHost::Any || *port == 0 {
+                let reason = EndpointErrorKind::WildcardOnConnect;
+                return Err(EndpointError::new(endpoint, reason).into());
+            }
+        }
         self.start_housekeeping();
         if let Endpoint::Inproc(name) = &parsed {
             crate::inproc::connect(&self.shared, name);
             return Ok(());
         }
+        let attachment = Attachment::new(&self.shared);
+        let stop = attachment.stop.clone();
         let shared = self.shared.clone();
         let ep = endpoint.to_owned();
-        self.shared.tasks.spawn(async move {
+        endpoint_set::spawn(&self.shared, &attachment.tracker(), async move {
             let mut delay = shared.options.reconnect_ivl;
             loop {
                 // The connection task watches for shutdown itself (to linger), so only the
                 // connect phase inside `connect_once` is raced against it.
-                if shared.shutdown.is_cancelled() {
+                if stop.is_cancelled() {
                     return;
                 }
-                let outcome = connect_once(&shared, &parsed, &ep).await;
+                let outcome = connect_once(&shared, &stop, &parsed, &ep).await;
+                // Disconnected or closed: no retry, and nothing more to report.
+                if stop.is_cancelled() {
+                    return;
+                }
                 match outcome {
                     Some(end) if !should_retry(&end.error) => {
                         tracing::info!(endpoint = %ep, error = %end.error, "not reconnecting");
@@ -555,7 +622,7 @@ impl Socket {
                     .monitor
                     .emit(MonitorEvent::ConnectRetried, delay.as_millis() as u32, &ep);
                 tokio::select! {
-                    _ = shared.shutdown.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
                 if let Some(max) = shared.options.reconnect_ivl_max {
@@ -563,6 +630,78 @@ impl Socket {
                 }
             }
         });
+        self.endpoints
+            .insert(Side::Connected, endpoint.to_owned(), attachment);
+        Ok(())
+    }
+
+    /// Stops listening on `endpoint` and closes the connections accepted through it
+    /// (zmq_unbind(3); libzmq's listener owns the sessions it accepted and ends them with
+    /// itself). Returns once the listener is closed, so the address can be bound again, and
+    /// those connections have left the socket.
+    ///
+    /// `endpoint` is the one [`bind`](Self::bind) returned, or any that resolves to the same
+    /// address and port (`tcp://localhost:5555` for `tcp://127.0.0.1:5555`), as libzmq's
+    /// `resolve_tcp_addr`. After a bind with a `*` host or port only the returned endpoint
+    /// names it, as zmq_unbind(3) says; any other fails with [`SocketError::NotBound`]
+    /// (libzmq's ENOENT).
+    ///
+    /// Monitor events as libzmq's: CLOSED for the listener; none for the connections it
+    /// ends (libzmq emits DISCONNECTED only for a connection that failed). Messages still queued
+    /// for those peers are dropped (this crate has no ZMQ_LINGER outside `close`); what they
+    /// sent before stays readable, as zmq_unbind(3) allows.
+    pub async fn unbind(&self, endpoint: &str) -> Result<(), SocketError> {
+        let parsed: Endpoint = endpoint.parse()?;
+        if let Endpoint::Inproc(_) = parsed {
+            return Err(SocketError::TransportUnsupported {
+                endpoint: endpoint.to_owned(),
+                operation: "unbind",
+            });
+        }
+        let ipv6 = self.shared.options.ipv6;
+        let found = (self.endpoints)
+            .take_named(Side::Bound, endpoint, &parsed, ipv6)
+            .await;
+        if found.is_empty() {
+            return Err(SocketError::NotBound {
+                endpoint: endpoint.to_owned(),
+            });
+        }
+        for attachment in found {
+            attachment.end().await;
+        }
+        Ok(())
+    }
+
+    /// Stops connecting to `endpoint`: ends its reconnect loop and closes its connection
+    /// (zmq_disconnect(3)). Returns once the connection has left the socket. `endpoint` is the
+    /// string given to [`connect`](Self::connect), or one that parses or resolves to the same
+    /// (libzmq's `resolve_tcp_addr`); every connect to it ends. Otherwise
+    /// [`SocketError::NotConnected`] (libzmq's ENOENT).
+    ///
+    /// Monitor events as libzmq's: CLOSED if a connect attempt was in flight (libzmq's
+    /// connecter closes its socket), none for an established connection. Messages still queued
+    /// for that peer are dropped, as with a zero ZMQ_LINGER.
+    pub async fn disconnect(&self, endpoint: &str) -> Result<(), SocketError> {
+        let parsed: Endpoint = endpoint.parse()?;
+        if let Endpoint::Inproc(_) = parsed {
+            return Err(SocketError::TransportUnsupported {
+                endpoint: endpoint.to_owned(),
+                operation: "disconnect",
+            });
+        }
+        let ipv6 = self.shared.options.ipv6;
+        let found = (self.endpoints)
+            .take_named(Side::Connected, endpoint, &parsed, ipv6)
+            .await;
+        if found.is_empty() {
+            return Err(SocketError::NotConnected {
+                endpoint: endpoint.to_owned(),
+            });
+        }
+        for attachment in found {
+            attachment.end().await;
+        }
         Ok(())
     }
 
@@ -828,46 +967,67 @@ impl Drop for Socket {
     }
 }
 
+/// One connect attempt and, when it succeeds, the connection to its end. `stop` is the
+/// connect's own token (a child of the socket's shutdown): `disconnect` cancels it.
 async fn connect_once(
     shared: &Arc<Shared>,
+    stop: &CancellationToken,
     endpoint: &Endpoint,
     ep: &str,
 ) -> Option<ConnectionEnd> {
     match endpoint {
-        Endpoint::Tcp { host, port } => match tokio::select! {
-            _ = shared.shutdown.cancelled() => return None,
-            c = TcpStream::connect((host.as_str(), *port)) => c,
-        } {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                let peer = stream
-                    .peer_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default();
-                shared.monitor.emit(MonitorEvent::Connected, 0, ep);
-                let (rd, wr) = stream.into_split();
-                let end = connection::run(shared.clone(), rd, wr, peer, ep.to_owned(), None).await;
-                report_end(shared, &end, ep);
-                Some(end)
+        Endpoint::Tcp { host, port, source } => {
+            let connecting = async {
+                let addrs = tcp::resolve(host, *port, shared.options.ipv6).await?;
+                tcp::connect(&addrs, source.as_ref()).await
+            };
+            let connected = tokio::select! {
+                _ = stop.cancelled() => {
+                    closed_while_connecting(shared, ep);
+                    return None;
+                }
+                c = connecting => c,
+            };
+            match connected {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let peer = stream
+                        .peer_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    shared.monitor.emit(MonitorEvent::Connected, 0, ep);
+                    let (rd, wr) = stream.into_split();
+                    let link = endpoint_set::link(shared, stop);
+                    let end = connection::run(link, rd, wr, peer, ep.to_owned(), None).await;
+                    // Ended by disconnect or close: no DISCONNECTED, as libzmq.
+                    if !stop.is_cancelled() {
+                        report_end(shared, &end, ep);
+                    }
+                    Some(end)
+                }
+                Err(e) => {
+                    tracing::debug!(endpoint = %ep, error = %e, "connect failed");
+                    shared.monitor.emit(MonitorEvent::ConnectDelayed, 0, ep);
+                    None
+                }
             }
-            Err(e) => {
-                tracing::debug!(endpoint = %ep, error = %e, "connect failed");
-                shared.monitor.emit(MonitorEvent::ConnectDelayed, 0, ep);
-                None
-            }
-        },
+        }
         #[cfg(unix)]
         Endpoint::Ipc(path) => match tokio::select! {
-            _ = shared.shutdown.cancelled() => return None,
+            _ = stop.cancelled() => {
+                closed_while_connecting(shared, ep);
+                return None;
+            }
             c = tokio::net::UnixStream::connect(path) => c,
         } {
             Ok(stream) => {
                 shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                 let (rd, wr) = stream.into_split();
-                let end =
-                    connection::run(shared.clone(), rd, wr, String::new(), ep.to_owned(), None)
-                        .await;
-                report_end(shared, &end, ep);
+                let link = endpoint_set::link(shared, stop);
+                let end = connection::run(link, rd, wr, String::new(), ep.to_owned(), None).await;
+                if !stop.is_cancelled() {
+                    report_end(shared, &end, ep);
+                }
                 Some(end)
             }
             Err(_) => {
@@ -877,6 +1037,15 @@ async fn connect_once(
         },
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+/// `disconnect` during a connect attempt: libzmq's connecter closes the socket it was
+/// connecting and emits CLOSED (`stream_connecter_base_t::close`). Not on socket close, whose
+/// teardown reports nothing per connection here.
+fn closed_while_connecting(shared: &Shared, ep: &str) {
+    if !shared.shutdown.is_cancelled() {
+        shared.monitor.emit(MonitorEvent::Closed, 0, ep);
     }
 }
 
