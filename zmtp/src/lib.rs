@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod admission;
+pub mod blocking;
 mod connection;
 pub mod endpoint;
 mod endpoint_set;
@@ -31,6 +32,7 @@ mod socket;
 mod tcp;
 mod zap_remote;
 
+pub use blocking::proxy::{proxy, proxy_steerable, proxy_with_capture};
 pub use endpoint::Endpoint;
 pub use error::SocketError;
 pub use message::Message;
