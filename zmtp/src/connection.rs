@@ -77,7 +77,8 @@ pub(crate) trait SocketLink: Send + Sync + 'static {
     fn authenticate(&self, request: AuthRequest) -> oneshot::Receiver<AuthResult>;
     /// The peer's handshake completed; `None` when the socket takes no more peers.
     fn join(&self, info: PeerInfo) -> Option<Registration>;
-    /// The connection of a joined peer ended.
+    /// The connection of a joined peer ended; the socket closes its pipe (or keeps it for the
+    /// next connection to the same endpoint).
     fn leave(&self, peer: PeerId);
     /// Hands received messages to the socket; what does not fit stays in `batch`.
     fn deliver(&self, peer: PeerId, batch: &mut VecDeque<Parts>) -> Delivery;
@@ -371,8 +372,9 @@ where
         .await;
     }
     let _ = wr.shutdown().await;
+    // The socket decides what becomes of the pipe: closed, or kept for the next connection
+    // to the same endpoint.
     if let Some(reg) = registered {
-        reg.out.close();
         link.leave(reg.id);
     }
     ConnectionEnd {

@@ -23,7 +23,7 @@ use zmtp_core::{
 use crate::connection::{Registration, SocketLink};
 use crate::endpoint::{Endpoint, TcpHost};
 use crate::peers::PeerId;
-use crate::pipe::{Delivery, Parts};
+use crate::pipe::{Delivery, OutPipe, Parts};
 use crate::socket::Shared;
 
 /// One bind or connect: what stops it, and its tasks.
@@ -55,11 +55,22 @@ impl Attachment {
     }
 }
 
-/// The socket as the connections of one endpoint see it.
-pub(crate) fn link(shared: &Arc<Shared>, stop: &CancellationToken) -> Arc<dyn SocketLink> {
+/// What one connect keeps between its connections: the id and pipe of its peer, so that what
+/// was queued for it and not yet written goes out on the next connection (libzmq keeps a
+/// connecting socket's pipe across reconnects).
+pub(crate) type Carry = Arc<Mutex<Option<(PeerId, Arc<OutPipe>)>>>;
+
+/// The socket as the connections of one endpoint see it. A connect passes its [`Carry`]; an
+/// accepted connection has none (its pipe ends with it, as in libzmq).
+pub(crate) fn link(
+    shared: &Arc<Shared>,
+    stop: &CancellationToken,
+    carry: Option<Carry>,
+) -> Arc<dyn SocketLink> {
     Arc::new(EndpointLink {
         shared: shared.clone(),
         stop: stop.clone(),
+        carry,
     })
 }
 
@@ -176,6 +187,7 @@ impl EndpointSet {
 struct EndpointLink {
     shared: Arc<Shared>,
     stop: CancellationToken,
+    carry: Option<Carry>,
 }
 
 impl SocketLink for EndpointLink {
@@ -199,10 +211,28 @@ impl SocketLink for EndpointLink {
         SocketLink::authenticate(&*self.shared, request)
     }
     fn join(&self, info: PeerInfo) -> Option<Registration> {
-        SocketLink::join(&*self.shared, info)
+        let Some(carry) = &self.carry else {
+            return SocketLink::join(&*self.shared, info);
+        };
+        let reuse = carry.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let kept = reuse.clone();
+        let reg = self.shared.join_reusing(info, reuse);
+        if reg.is_none() {
+            // Refused (a PAIR that has its peer): the pipe waits for the next connection.
+            *carry.lock().unwrap_or_else(|e| e.into_inner()) = kept;
+        }
+        reg
     }
     fn leave(&self, peer: PeerId) {
-        SocketLink::leave(&*self.shared, peer)
+        let out = self.shared.leave_keeping(peer);
+        match (&self.carry, out) {
+            // Kept only while the endpoint lives: a disconnect or close drops what is queued.
+            (Some(carry), Some(out)) if !self.stop.is_cancelled() => {
+                *carry.lock().unwrap_or_else(|e| e.into_inner()) = Some((peer, out));
+            }
+            (_, Some(out)) => out.close(),
+            (_, None) => {}
+        }
     }
     fn deliver(&self, peer: PeerId, batch: &mut std::collections::VecDeque<Parts>) -> Delivery {
         SocketLink::deliver(&*self.shared, peer, batch)

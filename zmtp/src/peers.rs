@@ -79,10 +79,10 @@ impl Peers {
         self.order.push(id);
     }
 
-    pub(crate) fn remove(&mut self, id: PeerId) {
-        if self.entries.remove(&id).is_some() {
-            self.order.retain(|&p| p != id);
-        }
+    pub(crate) fn remove(&mut self, id: PeerId) -> Option<PeerEntry> {
+        let entry = self.entries.remove(&id)?;
+        self.order.retain(|&p| p != id);
+        Some(entry)
     }
 
     /// Closes a peer's connection.

@@ -280,8 +280,17 @@ impl Inbox {
         routing_id: Bytes,
         properties: Arc<Metadata>,
     ) -> Arc<Notify> {
+        let mut state = lock(&self.state);
+        // The same peer on a new connection (a connect keeps its peer's id across reconnects):
+        // what the last connection delivered and was not read yet stays, in order.
+        if let Some(q) = state.peers.get_mut(&peer) {
+            q.detached = false;
+            q.routing_id = routing_id;
+            q.properties = properties;
+            return q.room.clone();
+        }
         let room = Arc::new(Notify::new());
-        lock(&self.state).peers.insert(
+        state.peers.insert(
             peer,
             PeerQueue {
                 queue: FrameQueue::default(),

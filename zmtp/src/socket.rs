@@ -76,6 +76,72 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Registers a peer as [`SocketLink::join`] does; with `reuse`, under the id and with the
+    /// pipe an earlier connection to the same endpoint had, so that what was queued for it and
+    /// not yet written goes to this connection (libzmq keeps a connecting socket's pipe across
+    /// reconnects), and a REQ still awaiting that peer's reply takes it from this one.
+    pub(crate) fn join_reusing(
+        &self,
+        info: PeerInfo,
+        reuse: Option<(PeerId, Arc<OutPipe>)>,
+    ) -> Option<Registration> {
+        let subscription_changes = Arc::new(SubscriptionQueue::default());
+        let close = CancellationToken::new();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let (id, out) = match reuse {
+            Some((id, out)) => (id, out),
+            None => (state.peers.next_id(), OutPipe::new(self.options.sndhwm)),
+        };
+        let admitted = state.pattern.join(id, &info.routing_id)?;
+        if let Some(evicted) = admitted.evicted {
+            state.peers.close(evicted);
+        }
+        // Taken under the lock, so that a subscription made meanwhile reaches the new peer
+        // either in this list or through its queue, never neither.
+        let replay = state.pattern.replay();
+        if let Some(first) = admitted.first {
+            let _ = out.try_push(first);
+        }
+        state.peers.insert(
+            id,
+            PeerEntry {
+                out: out.clone(),
+                subscription_changes: subscription_changes.clone(),
+                close: close.clone(),
+            },
+        );
+        let room = self
+            .inbox
+            .attach(id, admitted.routing_id.clone(), info.properties.clone());
+        drop(guard);
+        self.peers_changed.notify_waiters();
+        Some(Registration {
+            id,
+            out,
+            room,
+            close,
+            subscription_changes,
+            replay,
+        })
+    }
+
+    /// A peer left; returns its pipe, still open, for the caller to close or keep.
+    pub(crate) fn leave_keeping(&self, id: PeerId) -> Option<Arc<OutPipe>> {
+        let (entry, notices) = {
+            let mut state = self.state();
+            (state.peers.remove(id), state.pattern.leave(id))
+        };
+        // XPUB: the application hears which topics nobody wants any more.
+        if !notices.is_empty() {
+            let mut batch = notices.into_iter().map(|n| vec![n]).collect();
+            self.inbox.deliver(id, &mut batch);
+        }
+        self.inbox.detach(id);
+        self.peers_changed.notify_waiters();
+        entry.map(|e| e.out)
+    }
+
     /// Moves a message into one peer's pipe. With `wait`, waits while the pipe is full
     /// (for at most the socket's send timeout, applied by the caller); without, drops it there.
     /// `Ok(false)`: the peer is gone.
@@ -144,58 +210,13 @@ impl SocketLink for Shared {
     /// Also returns our own subscriptions (SUB/XSUB), for the connection to send the new peer
     /// first.
     fn join(&self, info: PeerInfo) -> Option<Registration> {
-        let out = OutPipe::new(self.options.sndhwm);
-        let subscription_changes = Arc::new(SubscriptionQueue::default());
-        let close = CancellationToken::new();
-        let mut guard = self.state();
-        let state = &mut *guard;
-        let id = state.peers.next_id();
-        let admitted = state.pattern.join(id, &info.routing_id)?;
-        if let Some(evicted) = admitted.evicted {
-            state.peers.close(evicted);
-        }
-        // Taken under the lock, so that a subscription made meanwhile reaches the new peer
-        // either in this list or through its queue, never neither.
-        let replay = state.pattern.replay();
-        if let Some(first) = admitted.first {
-            let _ = out.try_push(first);
-        }
-        state.peers.insert(
-            id,
-            PeerEntry {
-                out: out.clone(),
-                subscription_changes: subscription_changes.clone(),
-                close: close.clone(),
-            },
-        );
-        let room = self
-            .inbox
-            .attach(id, admitted.routing_id.clone(), info.properties.clone());
-        drop(guard);
-        self.peers_changed.notify_waiters();
-        Some(Registration {
-            id,
-            out,
-            room,
-            close,
-            subscription_changes,
-            replay,
-        })
+        self.join_reusing(info, None)
     }
 
     fn leave(&self, id: PeerId) {
-        let notices = {
-            let mut state = self.state();
-            state.peers.remove(id);
-            state.pattern.leave(id)
-        };
-        // XPUB: the application hears which topics nobody wants any more.
-        if !notices.is_empty() {
-            let mut batch = notices.into_iter().map(|n| vec![n]).collect();
-            self.inbox.deliver(id, &mut batch);
+        if let Some(out) = self.leave_keeping(id) {
+            out.close();
         }
-        self.inbox.detach(id);
-        self.peers_changed.notify_waiters();
     }
 
     fn deliver(&self, peer: PeerId, batch: &mut std::collections::VecDeque<Parts>) -> Delivery {
@@ -479,7 +500,7 @@ impl Socket {
                         let (rd, wr) = stream.into_split();
                         // libzmq's listener owns the sessions it accepted (`launch_child`), so
                         // `zmq_unbind` ends them with it: they see its stop as their shutdown.
-                        let link = endpoint_set::link(&shared2, &stop);
+                        let link = endpoint_set::link(&shared2, &stop, None);
                         let s = shared2.clone();
                         let ep = bound2.clone();
                         let stop2 = stop.clone();
@@ -546,7 +567,7 @@ impl Socket {
                     };
                     shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
                     let (rd, wr) = stream.into_split();
-                    let link = endpoint_set::link(&shared2, &stop);
+                    let link = endpoint_set::link(&shared2, &stop, None);
                     let s = shared2.clone();
                     let ep = bound2.clone();
                     let stop2 = stop.clone();
@@ -599,13 +620,15 @@ impl Socket {
         let ep = endpoint.to_owned();
         endpoint_set::spawn(&self.shared, &attachment.tracker(), async move {
             let mut delay = shared.options.reconnect_ivl;
+            // The peer's pipe between connections: what was queued survives a reconnect.
+            let carry = endpoint_set::Carry::default();
             loop {
                 // The connection task watches for shutdown itself (to linger), so only the
                 // connect phase inside `connect_once` is raced against it.
                 if stop.is_cancelled() {
                     return;
                 }
-                let outcome = connect_once(&shared, &stop, &parsed, &ep).await;
+                let outcome = connect_once(&shared, &stop, &parsed, &ep, &carry).await;
                 // Disconnected or closed: no retry, and nothing more to report.
                 if stop.is_cancelled() {
                     return;
@@ -974,6 +997,7 @@ async fn connect_once(
     stop: &CancellationToken,
     endpoint: &Endpoint,
     ep: &str,
+    carry: &endpoint_set::Carry,
 ) -> Option<ConnectionEnd> {
     match endpoint {
         Endpoint::Tcp { host, port, source } => {
@@ -997,7 +1021,7 @@ async fn connect_once(
                         .unwrap_or_default();
                     shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                     let (rd, wr) = stream.into_split();
-                    let link = endpoint_set::link(shared, stop);
+                    let link = endpoint_set::link(shared, stop, Some(carry.clone()));
                     let end = connection::run(link, rd, wr, peer, ep.to_owned(), None).await;
                     // Ended by disconnect or close: no DISCONNECTED, as libzmq.
                     if !stop.is_cancelled() {
@@ -1023,7 +1047,7 @@ async fn connect_once(
             Ok(stream) => {
                 shared.monitor.emit(MonitorEvent::Connected, 0, ep);
                 let (rd, wr) = stream.into_split();
-                let link = endpoint_set::link(shared, stop);
+                let link = endpoint_set::link(shared, stop, Some(carry.clone()));
                 let end = connection::run(link, rd, wr, String::new(), ep.to_owned(), None).await;
                 if !stop.is_cancelled() {
                     report_end(shared, &end, ep);

@@ -201,3 +201,68 @@ async fn a_handshake_that_never_finishes_times_out_at_the_socket() {
     assert!(closed.is_ok(), "the server hung up");
     assert_eq!(server.handshakes_in_progress(), 0);
 }
+
+#[tokio::test]
+async fn what_was_queued_for_a_peer_survives_its_restart() {
+    let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ep = format!("tcp://{}", probe.local_addr().unwrap());
+    drop(probe);
+    let small_inbox = || SocketOptions {
+        rcvhwm: 1,
+        ..Default::default()
+    };
+    let first = Socket::with_options(SocketType::Pull, small_inbox());
+    first.bind(&ep).await.unwrap();
+    let push = Socket::with_options(
+        SocketType::Push,
+        SocketOptions {
+            sndhwm: 100,
+            sndtimeo: Some(Duration::from_millis(300)),
+            reconnect_ivl: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    push.connect(&ep).await.unwrap();
+    push.wait_for_peers(1, T).await.unwrap();
+    // The peer does not read: its inbox, both stream buffers, the connection's backlog and
+    // at last the pipe fill, until a send times out.
+    let body = bytes::Bytes::from(vec![7u8; 64 << 10]);
+    let mut sent = 0u32;
+    loop {
+        let seq = bytes::Bytes::copy_from_slice(&sent.to_be_bytes());
+        match push.send(vec![seq, body.clone()]).await {
+            Ok(()) => sent += 1,
+            Err(zmtp::SocketError::Timeout) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 20_000, "nothing holds the sender back");
+    }
+    // The peer goes away with what it had taken; a new one takes its address.
+    first.close(Duration::ZERO).await;
+    let second = Socket::with_options(SocketType::Pull, small_inbox());
+    tokio::time::timeout(T, async {
+        while second.bind(&ep).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the address is free again");
+    // What was still queued for the peer arrives, in order, once each.
+    let mut got = Vec::new();
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(700), second.recv()).await {
+        let seq: [u8; 4] = m.parts()[0][..].try_into().unwrap();
+        got.push(u32::from_be_bytes(seq));
+    }
+    assert!(
+        got.len() >= 100,
+        "the {} queued messages were lost: {} arrived of {sent} sent",
+        100,
+        got.len()
+    );
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
+    assert_eq!(
+        got.last().copied(),
+        Some(sent - 1),
+        "up to the last one sent"
+    );
+}
