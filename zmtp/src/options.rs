@@ -61,6 +61,14 @@ pub struct SocketOptions {
     /// before failing with [`SocketError::Timeout`](crate::SocketError::Timeout). `None` waits
     /// for ever (the default); `Some(Duration::ZERO)` only takes a message already queued.
     pub rcvtimeo: Option<Duration>,
+    /// `ZMQ_LINGER` for a dropped socket: its connections go on writing what is already queued
+    /// for up to this long, in the background, then end. Default: zero (a drop ends them at
+    /// once; libzmq's default is to wait for ever, which a value dropped in async code cannot
+    /// do — [`crate::Socket::close`] waits, with a linger of its own).
+    pub linger: Duration,
+    /// `ZMQ_CONFLATE`: keep only the newest message in each queue (per peer, both ways); the
+    /// high-water marks no longer apply. For single-part messages, as in libzmq.
+    pub conflate: bool,
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails instead of being dropped,
     /// and one to a peer at its high-water mark waits (for at most SNDTIMEO) instead.
     pub router_mandatory: bool,
@@ -144,6 +152,8 @@ impl Default for SocketOptions {
             invert_matching: false,
             sndtimeo: None,
             rcvtimeo: None,
+            linger: Duration::ZERO,
+            conflate: false,
             max_handshakes: 1024,
             max_handshakes_per_address: 64,
             ipv6: false,

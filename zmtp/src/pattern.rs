@@ -20,7 +20,8 @@ use crate::pipe::Parts;
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Pattern {
-    Req(Req<PeerId>),
+    /// The policy, and whether REQ_RELAXED is set.
+    Req(Req<PeerId>, bool),
     Rep(Rep<PeerId>),
     Dealer(Dealer),
     Router(Router<PeerId>),
@@ -65,12 +66,15 @@ impl Pattern {
     pub(crate) fn new(socket_type: SocketType, options: &SocketOptions) -> Pattern {
         let limits = &options.limits;
         match socket_type {
-            SocketType::Req => Pattern::Req(Req::new(ReqOptions {
-                correlate: options.req_correlate,
-                relaxed: options.req_relaxed,
-                // Any start works: the peer echoes the id back untouched.
-                first_request_id: 0x2545_F491,
-            })),
+            SocketType::Req => Pattern::Req(
+                Req::new(ReqOptions {
+                    correlate: options.req_correlate,
+                    relaxed: options.req_relaxed,
+                    // Any start works: the peer echoes the id back untouched.
+                    first_request_id: 0x2545_F491,
+                }),
+                options.req_relaxed,
+            ),
             SocketType::Rep => Pattern::Rep(Rep::new()),
             SocketType::Dealer => Pattern::Dealer(Dealer::new(options.probe_router)),
             SocketType::Router => Pattern::Router(Router::new(RouterOptions {
@@ -122,7 +126,7 @@ impl Pattern {
     /// Where a message goes, and the message as the wire carries it.
     pub(crate) fn send(&mut self, parts: Parts) -> Result<(Route<PeerId>, Parts), PatternError> {
         match self {
-            Pattern::Req(p) => p.send(parts),
+            Pattern::Req(p, _) => p.send(parts),
             Pattern::Rep(p) => p.send(parts),
             Pattern::Dealer(p) => p.send(parts),
             Pattern::Router(p) => p.send(parts),
@@ -136,7 +140,7 @@ impl Pattern {
 
     /// A round-robin message went to `peer` (REQ waits for that peer's reply).
     pub(crate) fn sent_to(&mut self, peer: PeerId) {
-        if let Pattern::Req(p) = self {
+        if let Pattern::Req(p, _) = self {
             let _ = p.sent_to(peer);
         }
     }
@@ -149,11 +153,31 @@ impl Pattern {
             operation: zmtp_core::pattern::Operation::Receive,
         };
         match self {
-            Pattern::Req(p) => p.check_recv(),
+            Pattern::Req(p, _) => p.check_recv(),
             Pattern::Rep(p) => p.check_recv(),
             // Sockets that never receive say so at once rather than wait for ever.
             Pattern::Push(_) => Err(never(SocketType::Push)),
             _ => Ok(()),
+        }
+    }
+
+    /// Whether a send is the pattern's turn (REQ: no reply awaited, unless relaxed; REP: a
+    /// request to answer).
+    pub(crate) fn may_send(&self) -> bool {
+        match self {
+            Pattern::Req(p, relaxed) => p.awaiting().is_none() || *relaxed,
+            Pattern::Rep(p) => p.replying_to().is_some(),
+            Pattern::Pull(_) => false,
+            _ => true,
+        }
+    }
+
+    /// Whether a receive is the pattern's turn (REQ: a reply awaited; REP: no reply owed).
+    pub(crate) fn may_recv(&self) -> bool {
+        match self {
+            Pattern::Req(..) | Pattern::Rep(_) => self.check_recv().is_ok(),
+            Pattern::Push(_) => false,
+            _ => true,
         }
     }
 
@@ -176,7 +200,7 @@ impl Pattern {
                 Ok(Some(framed))
             }
             Pattern::Pair(_) => Ok(Some(parts)),
-            Pattern::Req(p) => p.recv(peer, parts),
+            Pattern::Req(p, _) => p.recv(peer, parts),
             Pattern::Rep(p) => p.recv(peer, parts),
             Pattern::Dealer(p) => p.recv(peer, parts),
             Pattern::Publisher(p) => p.recv(peer, parts),
@@ -302,7 +326,7 @@ impl Pattern {
 
     fn socket_type(&self) -> SocketType {
         match self {
-            Pattern::Req(_) => SocketType::Req,
+            Pattern::Req(..) => SocketType::Req,
             Pattern::Rep(_) => SocketType::Rep,
             Pattern::Dealer(_) => SocketType::Dealer,
             Pattern::Router(_) => SocketType::Router,

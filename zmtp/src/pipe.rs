@@ -66,12 +66,17 @@ struct FrameQueue {
     /// Each frame, and whether more of its message follow.
     frames: VecDeque<(Bytes, bool)>,
     messages: usize,
+    /// Keep only the newest message.
+    conflate: bool,
 }
 
 impl FrameQueue {
     fn push(&mut self, parts: Parts) {
         if parts.is_empty() {
             return;
+        }
+        if self.conflate {
+            self.clear();
         }
         let last = parts.len() - 1;
         self.frames
@@ -140,10 +145,13 @@ pub(crate) enum PushError {
 
 impl OutPipe {
     /// A pipe holding at most `hwm` messages (0: no limit).
-    pub(crate) fn new(hwm: usize) -> Arc<OutPipe> {
+    /// With `conflate` (ZMQ_CONFLATE), a new message replaces the one queued.
+    pub(crate) fn new(hwm: usize, conflate: bool) -> Arc<OutPipe> {
+        let mut state = OutState::default();
+        state.queue.conflate = conflate;
         Arc::new(OutPipe {
-            state: Mutex::new(OutState::default()),
-            bound: bound(hwm),
+            state: Mutex::new(state),
+            bound: if conflate { usize::MAX } else { bound(hwm) },
             readable: Notify::new(),
         })
     }
@@ -214,6 +222,7 @@ impl OutPipe {
 #[derive(Debug)]
 pub(crate) struct Inbox {
     state: Mutex<InboxState>,
+    conflate: bool,
     bound: usize,
     /// Wakes a waiting receiver.
     readable: Notify,
@@ -264,10 +273,12 @@ pub(crate) enum Delivery {
 
 impl Inbox {
     /// An inbox holding at most `hwm` messages per peer (0: no limit).
-    pub(crate) fn new(hwm: usize) -> Inbox {
+    /// With `conflate` (ZMQ_CONFLATE), each peer's queue keeps only its newest message.
+    pub(crate) fn new(hwm: usize, conflate: bool) -> Inbox {
         Inbox {
             state: Mutex::new(InboxState::default()),
-            bound: bound(hwm),
+            conflate,
+            bound: if conflate { usize::MAX } else { bound(hwm) },
             readable: Notify::new(),
             queued: AtomicUsize::new(0),
         }
@@ -293,7 +304,10 @@ impl Inbox {
         state.peers.insert(
             peer,
             PeerQueue {
-                queue: FrameQueue::default(),
+                queue: FrameQueue {
+                    conflate: self.conflate,
+                    ..FrameQueue::default()
+                },
                 routing_id,
                 properties,
                 room: room.clone(),
@@ -325,17 +339,19 @@ impl Inbox {
             return Delivery::Done;
         };
         let was_empty = q.queue.is_empty();
-        let room = self.bound.saturating_sub(q.queue.len());
+        let before = q.queue.len();
+        let room = self.bound.saturating_sub(before);
         let n = room.min(batch.len());
         for parts in batch.drain(..n) {
             q.queue.push(parts);
         }
+        let added = q.queue.len() - before;
         let full = !batch.is_empty();
         q.writer_waiting |= full;
         if was_empty && n > 0 {
             state.active.push_back(peer);
         }
-        self.queued.fetch_add(n, Ordering::Relaxed);
+        self.queued.fetch_add(added, Ordering::Relaxed);
         let wake = n > 0 && state.waiters > 0;
         drop(state);
         if wake {
@@ -457,7 +473,7 @@ mod tests {
 
     #[test]
     fn an_out_pipe_refuses_past_its_mark_and_says_when_it_was_full() {
-        let pipe = OutPipe::new(2);
+        let pipe = OutPipe::new(2, false);
         pipe.try_push(msg(1)).unwrap();
         pipe.try_push(msg(2)).unwrap();
         assert_eq!(pipe.try_push(msg(3)).unwrap_err().0, PushError::Full);
@@ -472,7 +488,7 @@ mod tests {
 
     #[test]
     fn multipart_messages_come_out_whole_and_count_once() {
-        let pipe = OutPipe::new(2);
+        let pipe = OutPipe::new(2, false);
         let three: Parts = vec![
             Bytes::from_static(b"a"),
             Bytes::from_static(b"b"),
@@ -484,7 +500,7 @@ mod tests {
         let mut out = VecDeque::new();
         pipe.take(10, &mut out);
         assert_eq!(out, [three.clone(), msg(1)]);
-        let inbox = Inbox::new(10);
+        let inbox = Inbox::new(10, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [three.clone(), msg(4), three.clone()].into();
         inbox.deliver(1, &mut batch);
@@ -496,13 +512,33 @@ mod tests {
     }
 
     #[test]
+    fn conflate_keeps_only_the_newest_message_each_way() {
+        let pipe = OutPipe::new(1, true);
+        for i in 0..5 {
+            pipe.try_push(msg(i)).unwrap();
+        }
+        let mut out = VecDeque::new();
+        pipe.take(10, &mut out);
+        assert_eq!(out, [msg(4)]);
+        let inbox = Inbox::new(1, true);
+        inbox.attach(1, Bytes::new(), Arc::default());
+        let mut batch: VecDeque<Parts> = (0..5).map(msg).collect();
+        assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done, "never full");
+        let mut more: VecDeque<Parts> = [msg(9)].into();
+        inbox.deliver(1, &mut more);
+        assert_eq!(inbox.len(), 1);
+        assert_eq!(inbox.try_recv().unwrap().parts, msg(9));
+        assert!(inbox.try_recv().is_none());
+    }
+
+    #[test]
     fn zero_means_no_limit() {
-        let pipe = OutPipe::new(0);
+        let pipe = OutPipe::new(0, false);
         for i in 0..5000u32 {
             pipe.try_push(vec![Bytes::from(i.to_be_bytes().to_vec())])
                 .unwrap();
         }
-        let inbox = Inbox::new(0);
+        let inbox = Inbox::new(0, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..5000).map(|_| msg(0)).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done);
@@ -511,7 +547,7 @@ mod tests {
 
     #[test]
     fn the_inbox_reads_peers_in_turn() {
-        let inbox = Inbox::new(100);
+        let inbox = Inbox::new(100, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         inbox.attach(2, Bytes::new(), Arc::default());
         let mut one: VecDeque<Parts> = [msg(1), msg(1), msg(1)].into();
@@ -526,7 +562,7 @@ mod tests {
 
     #[test]
     fn a_full_peer_queue_keeps_the_rest_and_wakes_its_connection_at_half() {
-        let inbox = Inbox::new(4);
+        let inbox = Inbox::new(4, false);
         let room = inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..6).map(msg).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Full);
@@ -555,7 +591,7 @@ mod tests {
 
     #[test]
     fn a_detached_peer_is_read_to_the_end() {
-        let inbox = Inbox::new(10);
+        let inbox = Inbox::new(10, false);
         inbox.attach(7, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [msg(1), msg(2)].into();
         inbox.deliver(7, &mut batch);
@@ -571,7 +607,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_receiver_is_woken_by_a_delivery() {
-        let inbox = Arc::new(Inbox::new(10));
+        let inbox = Arc::new(Inbox::new(10, false));
         inbox.attach(1, Bytes::new(), Arc::default());
         let reader = {
             let inbox = inbox.clone();
@@ -589,7 +625,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_waiting_receivers_both_get_a_message() {
-        let inbox = Arc::new(Inbox::new(10));
+        let inbox = Arc::new(Inbox::new(10, false));
         inbox.attach(1, Bytes::new(), Arc::default());
         let readers: Vec<_> = (0..2)
             .map(|_| {

@@ -91,7 +91,10 @@ impl Shared {
         let state = &mut *guard;
         let (id, out) = match reuse {
             Some((id, out)) => (id, out),
-            None => (state.peers.next_id(), OutPipe::new(self.options.sndhwm)),
+            None => (
+                state.peers.next_id(),
+                OutPipe::new(self.options.sndhwm, self.options.conflate),
+            ),
         };
         let admitted = state.pattern.join(id, &info.routing_id)?;
         if let Some(evicted) = admitted.evicted {
@@ -289,7 +292,7 @@ impl Socket {
             None
         };
         config.metadata = options.metadata.clone();
-        let inbox = Inbox::new(options.rcvhwm);
+        let inbox = Inbox::new(options.rcvhwm, options.conflate);
         let pattern = Pattern::new(socket_type, &options);
         Socket {
             shared: Arc::new(Shared {
@@ -758,10 +761,16 @@ impl Socket {
                 let peer = self.send_round_robin(parts).await?;
                 if shared.socket_type == SocketType::Req {
                     shared.state().pattern.sent_to(peer);
+                    // Pollers see REQ's turn change.
+                    shared.peers_changed.notify_waiters();
                 }
                 Ok(())
             }
             Route::Peer(peer) => {
+                if shared.socket_type == SocketType::Rep {
+                    // Pollers see REP's turn change.
+                    shared.peers_changed.notify_waiters();
+                }
                 // ROUTER_MANDATORY and XPUB_NODROP wait for room; otherwise a peer at its
                 // high-water mark misses the message, as in libzmq (REP replies included).
                 let mandatory =
@@ -890,28 +899,56 @@ impl Socket {
                     None => continue,
                 }
             };
+            if matches!(shared.socket_type, SocketType::Req | SocketType::Rep) {
+                // Pollers see the turn change.
+                shared.peers_changed.notify_waiters();
+            }
             return Ok(Message::with_properties(parts, properties));
         }
     }
 
-    /// Whether a message waits to be received (`ZMQ_POLLIN`). A SUB or REQ may still drop it
-    /// (no subscription matches, not the awaited reply), so a `recv` after `true` can wait.
+    /// Whether a message waits to be received (`ZMQ_POLLIN`), and the pattern would take one
+    /// now (not a REQ before its request, nor a REP that owes a reply). A SUB or REQ may still
+    /// drop it (no subscription matches, not the awaited reply), so a `recv` after `true` can
+    /// wait.
     pub fn has_message(&self) -> bool {
-        self.shared.inbox.has_message()
+        self.shared.inbox.has_message() && self.shared.state().pattern.may_recv()
     }
 
     /// Waits until [`has_message`](Self::has_message) would say so.
     pub async fn readable(&self) {
-        self.shared.inbox.readable().await;
+        loop {
+            // The pattern's state changes with our own sends (REQ/REP), which notify this.
+            let changed = self.shared.peers_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.has_message() {
+                return;
+            }
+            if self.shared.state().pattern.may_recv() {
+                tokio::select! {
+                    _ = self.shared.inbox.readable() => {}
+                    _ = &mut changed => {}
+                }
+            } else {
+                changed.await;
+            }
+        }
     }
 
-    /// Whether a `send` would not wait (`ZMQ_POLLOUT`): some peer has room for the next
-    /// message (PUB, XPUB, XSUB and ROUTER never wait: always true).
+    /// Whether a `send` would not wait (`ZMQ_POLLOUT`): the pattern would send now (not a REQ
+    /// awaiting its reply without REQ_RELAXED, nor a REP with no request to answer) and some
+    /// peer has room for the next message (PUB, XPUB, XSUB and ROUTER never wait).
     pub fn can_send(&self) -> bool {
+        let state = self.shared.state();
+        if !state.pattern.may_send() {
+            return false;
+        }
         match self.shared.socket_type {
             SocketType::Pub | SocketType::Xpub | SocketType::Xsub | SocketType::Router => true,
             SocketType::Pull | SocketType::Sub => false,
-            _ => self.shared.state().peers.any_has_room(),
+            SocketType::Rep => true,
+            _ => state.peers.any_has_room(),
         }
     }
 
@@ -985,7 +1022,20 @@ impl Socket {
 }
 
 impl Drop for Socket {
+    /// Ends the socket's connections; with [`SocketOptions::linger`], they first write what is
+    /// already queued for up to that long, in the background.
     fn drop(&mut self) {
+        let linger = self.shared.options.linger;
+        if !linger.is_zero() {
+            let mut until = self
+                .shared
+                .linger_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if until.is_none() {
+                *until = Some(tokio::time::Instant::now() + linger);
+            }
+        }
         self.shared.shutdown.cancel();
     }
 }

@@ -434,3 +434,64 @@ async fn what_a_departed_peer_sent_is_still_read() {
         assert_eq!(recv(&server).await, expect("two"), "{server_type:?}");
     }
 }
+
+#[tokio::test]
+async fn req_and_rep_readiness_follow_their_turns() {
+    let (rep, ep) = bind(SocketType::Rep, SocketOptions::default()).await;
+    let req = connect(SocketType::Req, SocketOptions::default(), &ep).await;
+    assert!(req.can_send() && !rep.can_send(), "REQ speaks first");
+    req.send(["q"]).await.unwrap();
+    assert!(!req.can_send(), "REQ awaits its reply");
+    tokio::time::timeout(T, rep.readable()).await.unwrap();
+    assert!(rep.has_message());
+    assert_eq!(recv(&rep).await, [b("q")]);
+    assert!(rep.can_send() && !rep.has_message(), "REP owes the reply");
+    rep.send(["a"]).await.unwrap();
+    tokio::time::timeout(T, req.readable()).await.unwrap();
+    assert_eq!(recv(&req).await, [b("a")]);
+    assert!(req.can_send());
+}
+
+#[tokio::test]
+async fn conflate_keeps_the_newest_message_only() {
+    let conflated = || SocketOptions {
+        conflate: true,
+        ..Default::default()
+    };
+    let (publisher, ep) = bind(SocketType::Pub, conflated()).await;
+    let sub = Socket::with_options(SocketType::Sub, conflated());
+    sub.connect(&ep).await.unwrap();
+    sub.subscribe(b("")).unwrap();
+    publisher.wait_for_subscribers(1, b"", T).await.unwrap();
+    for i in 0..100u8 {
+        publisher.send(vec![Bytes::from(vec![i])]).await.unwrap();
+    }
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(recv(&sub).await, [Bytes::from(vec![99u8])]);
+    nothing(&sub).await;
+}
+
+#[tokio::test]
+async fn a_dropped_socket_lingers_to_flush_what_it_queued() {
+    let (pull, ep) = bind(SocketType::Pull, SocketOptions::default()).await;
+    let push = connect(
+        SocketType::Push,
+        SocketOptions {
+            linger: Duration::from_secs(5),
+            ..Default::default()
+        },
+        &ep,
+    )
+    .await;
+    let body = Bytes::from(vec![1u8; 64 << 10]);
+    for _ in 0..500 {
+        push.send(body.clone()).await.unwrap();
+    }
+    drop(push);
+    for i in 0..500 {
+        tokio::time::timeout(T, pull.recv())
+            .await
+            .unwrap_or_else(|_| panic!("message {i} of 500 was lost"))
+            .unwrap();
+    }
+}
