@@ -703,3 +703,32 @@ fn runtime_layout() {
         );
     }
 }
+
+#[test]
+fn inproc_unbind_and_disconnect() {
+    bounded(|| {
+        let ctx = zmq::Context::new();
+        let rep = ctx.socket(zmq::REP).unwrap();
+        rep.set_rcvtimeo(RCVTIMEO_MS).unwrap();
+        rep.bind("inproc://blocking-test").unwrap();
+        let req = ctx.socket(zmq::REQ).unwrap();
+        req.set_rcvtimeo(RCVTIMEO_MS).unwrap();
+        req.connect("inproc://blocking-test").unwrap();
+        req.send("ping", 0).unwrap();
+        assert_eq!(rep.recv_string(0).unwrap().unwrap(), "ping");
+        rep.send("pong", 0).unwrap();
+        assert_eq!(req.recv_string(0).unwrap().unwrap(), "pong");
+
+        let (pull, endpoint) = bound(&ctx, zmq::PULL);
+        let push = connected(&ctx, zmq::PUSH, &endpoint);
+        push.send("before", 0).unwrap();
+        assert_eq!(pull.recv_string(0).unwrap().unwrap(), "before");
+        push.disconnect(&endpoint).unwrap();
+        assert!(
+            push.disconnect(&endpoint).is_err(),
+            "not connected any more"
+        );
+        pull.unbind(&endpoint).unwrap();
+        assert!(pull.unbind(&endpoint).is_err(), "not bound any more");
+    });
+}

@@ -68,9 +68,9 @@
 //!   only its first part can wait. [`Socket::recv_multipart`] returns a whole message (or what
 //!   is left of one).
 //! - **The poller's POLLIN is exact** ([`poll`] takes the message it saw, and the next
-//!   receive returns it); POLLOUT is the async socket's `can_send`, which on a REQ still
-//!   awaiting its reply says `true` (libzmq: `false`). POLLERR is never reported, and file
-//!   descriptors cannot be polled.
+//!   receive returns it); POLLOUT is the async socket's `can_send`, which follows REQ's and
+//!   REP's turns as libzmq's does. POLLERR is never reported, and file descriptors cannot be
+//!   polled.
 //! - **[`Message`] is one frame**; the whole multipart message with its properties is
 //!   [`crate::Message`] ([`Socket::recv_message`]). Sending takes anything `Into<Message>`:
 //!   `&str`, `String`, `&[u8]`, `&[u8; N]`, `Vec<u8>`, `Bytes`, a received `Message`.
@@ -78,11 +78,11 @@
 //!   [`Socket::set_authenticator`] (a PLAIN server without one refuses every client).
 //!   `ZMQ_ZAP_ENFORCE_DOMAIN` is on by default here. The getters for the CURVE secret key and
 //!   the PLAIN password do not exist.
-//! - **Not provided**: `disconnect`, `unbind`, `monitor` (the async socket has none of them
-//!   yet, or only as [`crate::Socket::monitor`]), the STREAM socket type, inproc endpoints,
-//!   and options this crate has no use for (`ZMQ_IPV6`, `ZMQ_TCP_KEEPALIVE`, `ZMQ_CONFLATE`,
-//!   `ZMQ_SNDBUF`, …): a port that sets them does not compile, rather than silently ignoring
-//!   them. Context options other than the number of I/O threads are absent too.
+//! - **Not provided**: `monitor` (use [`crate::Socket::monitor`] on the async socket), the
+//!   STREAM socket type, and options this crate does not have (`ZMQ_TCP_KEEPALIVE`,
+//!   `ZMQ_SNDBUF`, … until they are added here): a port that sets them does not compile,
+//!   rather than silently ignoring them. Context options other than the number of I/O threads
+//!   are absent too. `inproc://` endpoints are process-wide, not per context.
 //! - **Sockets are `Send` but not `Sync`**, as the zmq crate's; the [`Context`] is both.
 //!   Calls block: do not make them from async code (use [`crate::Socket`] there).
 //! - **Proxies**: [`proxy_steerable`] takes `(frontend, backend, control)` and

@@ -252,6 +252,22 @@ impl Socket {
         Ok(())
     }
 
+    /// Stops listening on `endpoint` and closes the connections accepted through it
+    /// (`zmq_unbind`): the endpoint [`get_last_endpoint`](Self::get_last_endpoint) gave for a
+    /// `*` bind.
+    pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+        let socket = self.async_socket()?;
+        self.context.block_on(socket.unbind(endpoint))?;
+        Ok(())
+    }
+
+    /// Stops connecting to `endpoint` and closes that connection (`zmq_disconnect`).
+    pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
+        let socket = self.async_socket()?;
+        self.context.block_on(socket.disconnect(endpoint))?;
+        Ok(())
+    }
+
     /// `ZMQ_LAST_ENDPOINT`: the endpoint last bound (with the real port when `*` or 0 was
     /// asked for) or connected; empty before either. The inner `Err` of the zmq crate's
     /// signature (an endpoint that is not UTF-8) never happens here.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use zmtp_core::SocketType::{self, Dealer, Pub, Req, Router, Sub, Xpub, Xsub};
+use zmtp_core::SocketType::{self, Dealer, Pub, Pull, Push, Req, Router, Sub, Xpub, Xsub};
 use zmtp_zap::Authenticator;
 
 use super::error::Error;
@@ -266,6 +266,29 @@ impl Socket {
     /// `ZMQ_INVERT_MATCHING`.
     pub fn is_invert_matching(&self) -> Result<bool, Error> {
         Ok(self.config().options.invert_matching)
+    }
+
+    /// `ZMQ_CONFLATE` (PUB, SUB, PUSH, PULL, DEALER): keep only the newest message in each
+    /// queue, as libzmq does, for single-part messages.
+    pub fn set_conflate(&self, on: bool) -> Result<(), Error> {
+        self.set_flag("ZMQ_CONFLATE", &[Pub, Sub, Push, Pull, Dealer], on, |o| {
+            &mut o.conflate
+        })
+    }
+
+    /// `ZMQ_CONFLATE`.
+    pub fn is_conflate(&self) -> Result<bool, Error> {
+        Ok(self.config().options.conflate)
+    }
+
+    /// `ZMQ_IPV6`: a `*` bind is dual-stack and host names may resolve to IPv6 addresses.
+    pub fn set_ipv6(&self, on: bool) -> Result<(), Error> {
+        self.set_option("ZMQ_IPV6", |o| o.ipv6 = on)
+    }
+
+    /// `ZMQ_IPV6`.
+    pub fn is_ipv6(&self) -> Result<bool, Error> {
+        Ok(self.config().options.ipv6)
     }
 
     /// `ZMQ_CURVE_SERVER`: on makes this socket a CURVE server (it needs
