@@ -21,10 +21,27 @@ pub(crate) struct MonitorSink {
 }
 
 impl MonitorSink {
+    /// A new monitor; the one before it, if any, gets MONITOR_STOPPED and no more events (as
+    /// libzmq's `zmq_socket_monitor` replaces the previous monitor).
     pub(crate) fn attach(&self, capacity: usize) -> mpsc::Receiver<SocketEvent> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        let old = self
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(tx);
+        if let Some(old) = old {
+            let _ = old.try_send(stopped());
+        }
         rx
+    }
+
+    /// The socket closed: the monitor gets MONITOR_STOPPED, then its channel ends.
+    pub(crate) fn stop(&self) {
+        let old = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(old) = old {
+            let _ = old.try_send(stopped());
+        }
     }
 
     pub(crate) fn emit(&self, event: MonitorEvent, value: u32, endpoint: &str) {
@@ -36,5 +53,13 @@ impl MonitorSink {
                 endpoint: endpoint.to_owned(),
             });
         }
+    }
+}
+
+fn stopped() -> SocketEvent {
+    SocketEvent {
+        event: MonitorEvent::MonitorStopped,
+        value: 0,
+        endpoint: String::new(),
     }
 }

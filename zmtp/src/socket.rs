@@ -1018,6 +1018,7 @@ impl Socket {
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
         let _ = tokio::time::timeout(linger, self.shared.tasks.wait()).await;
+        self.shared.monitor.stop();
     }
 }
 
@@ -1037,6 +1038,18 @@ impl Drop for Socket {
             }
         }
         self.shared.shutdown.cancel();
+        // The monitor hears MONITOR_STOPPED once the tasks reported their last events.
+        let shared = self.shared.clone();
+        shared.tasks.close();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    shared.tasks.wait().await;
+                    shared.monitor.stop();
+                });
+            }
+            Err(_) => shared.monitor.stop(),
+        }
     }
 }
 

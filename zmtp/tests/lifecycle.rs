@@ -95,9 +95,10 @@ async fn a_clients_life_connect_retry_handshake_disconnect() {
     let seen = until(&mut events, MonitorEvent::ConnectRetried).await;
     assert!(seen.iter().any(|e| e.event == MonitorEvent::ConnectDelayed));
     let retried = seen.last().unwrap();
-    assert_eq!(
-        retried.value, 50,
-        "CONNECT_RETRIED carries the interval in ms"
+    assert!(
+        (50..100).contains(&retried.value),
+        "CONNECT_RETRIED carries the interval in ms: 50 plus a jitter below 50, got {}",
+        retried.value
     );
     assert_eq!(retried.endpoint, ep);
 
@@ -265,4 +266,28 @@ async fn what_was_queued_for_a_peer_survives_its_restart() {
         Some(sent - 1),
         "up to the last one sent"
     );
+}
+
+#[tokio::test]
+async fn the_monitor_hears_it_stopped_when_replaced_or_when_the_socket_closes() {
+    let s = Socket::new(SocketType::Pull);
+    let mut first = s.monitor(8);
+    let mut second = s.monitor(8);
+    let e = tokio::time::timeout(T, first.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.event, MonitorEvent::MonitorStopped);
+    assert!(first.recv().await.is_none(), "then nothing more");
+    let ep = s.bind("tcp://127.0.0.1:*").await.unwrap();
+    until(&mut second, MonitorEvent::Listening).await;
+    s.close(Duration::from_millis(100)).await;
+    // The listener's CLOSED comes first, then MONITOR_STOPPED, then the end.
+    let seen = until(&mut second, MonitorEvent::MonitorStopped).await;
+    assert!(
+        seen.iter()
+            .any(|e| e.event == MonitorEvent::Closed && e.endpoint == ep),
+        "{seen:?}"
+    );
+    assert!(second.recv().await.is_none());
 }
