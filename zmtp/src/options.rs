@@ -8,6 +8,8 @@ use zmtp_core::{Heartbeat, Limits, MechanismConfig, Metadata};
 use zmtp_mechanisms::NullConfig;
 use zmtp_zap::Authenticator;
 
+use crate::error::SocketError;
+
 /// Options of one socket. Set them before `bind`/`connect`; each connection takes a snapshot.
 #[derive(Clone, Debug)]
 pub struct SocketOptions {
@@ -25,10 +27,48 @@ pub struct SocketOptions {
     pub handshake_ivl: Option<Duration>,
     /// `ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TTL`, `ZMQ_HEARTBEAT_TIMEOUT`.
     pub heartbeat: Heartbeat,
-    /// `ZMQ_RECONNECT_IVL` (default 100 ms).
+    /// `ZMQ_RECONNECT_IVL` (default 100 ms): the wait before a new connect attempt. Each wait
+    /// is the current interval plus a random jitter, uniform in `[0, reconnect_ivl)`, so that
+    /// many clients that lost one server do not come back in lockstep (libzmq 4.3.4's
+    /// `get_new_reconnect_ivl`; 4.3.5 keeps the jitter only without `reconnect_ivl_max`, here
+    /// it stays with the backoff too). The CONNECT_RETRIED event carries the wait used, in ms.
     pub reconnect_ivl: Duration,
     /// `ZMQ_RECONNECT_IVL_MAX`: upper bound of the exponential backoff (default: no backoff).
+    /// The current interval doubles after each failed attempt up to this; the jitter comes on
+    /// top, so one wait is below `reconnect_ivl_max + reconnect_ivl`. Must not be below
+    /// `reconnect_ivl` (libzmq ignores such a value; here [`validate`](Self::validate)
+    /// refuses it).
     pub reconnect_ivl_max: Option<Duration>,
+    /// `ZMQ_CONNECT_TIMEOUT`: a TCP connect attempt (to one address) that has not completed
+    /// after this long is abandoned (monitor: CLOSED) and retried after the reconnect
+    /// interval (CONNECT_RETRIED), as libzmq's `tcp_connecter.cpp`. `None` (libzmq's 0, the
+    /// default) leaves it to the OS.
+    pub connect_timeout: Option<Duration>,
+    /// `ZMQ_TCP_KEEPALIVE` (SO_KEEPALIVE) on every TCP connection, accepted and connected:
+    /// `None` leaves the OS default (libzmq's -1, the default), `Some(false)` turns it off,
+    /// `Some(true)` on, with the three options below.
+    pub tcp_keepalive: Option<bool>,
+    /// `ZMQ_TCP_KEEPALIVE_IDLE` (TCP_KEEPIDLE, TCP_KEEPALIVE on macOS): idle time before the
+    /// first probe. Whole seconds, as libzmq's int. Applied only with `tcp_keepalive =
+    /// Some(true)`; `None` leaves the OS default.
+    pub tcp_keepalive_idle: Option<Duration>,
+    /// `ZMQ_TCP_KEEPALIVE_INTVL` (TCP_KEEPINTVL): time between probes. Whole seconds; applied
+    /// only with `tcp_keepalive = Some(true)`.
+    pub tcp_keepalive_intvl: Option<Duration>,
+    /// `ZMQ_TCP_KEEPALIVE_CNT` (TCP_KEEPCNT): unanswered probes before the connection is
+    /// dropped. Applied only with `tcp_keepalive = Some(true)`; not on Windows, which has no
+    /// such setting (libzmq ignores it there too).
+    pub tcp_keepalive_cnt: Option<u32>,
+    /// `ZMQ_SNDBUF` (SO_SNDBUF) in bytes, on every TCP connection (`None`: the OS default,
+    /// libzmq's -1). Set on the listener before it binds, as libzmq's `tcp_open_socket`, so
+    /// that accepted connections inherit it. Linux doubles the value it is given.
+    pub sndbuf: Option<usize>,
+    /// `ZMQ_RCVBUF` (SO_RCVBUF) in bytes, as [`sndbuf`](Self::sndbuf).
+    pub rcvbuf: Option<usize>,
+    /// `ZMQ_BACKLOG`: connections the OS queues for a TCP or IPC listener before they are
+    /// accepted (`listen(2)`; default 100, as libzmq). The OS may cap it (Linux: at
+    /// `net.core.somaxconn`).
+    pub backlog: u32,
     /// `ZMQ_ZAP_DOMAIN`.
     pub zap_domain: Option<String>,
     /// Who answers ZAP requests.
@@ -133,6 +173,14 @@ impl Default for SocketOptions {
             heartbeat: Heartbeat::default(),
             reconnect_ivl: Duration::from_millis(100),
             reconnect_ivl_max: None,
+            connect_timeout: None,
+            tcp_keepalive: None,
+            tcp_keepalive_idle: None,
+            tcp_keepalive_intvl: None,
+            tcp_keepalive_cnt: None,
+            sndbuf: None,
+            rcvbuf: None,
+            backlog: 100,
             zap_domain: None,
             authenticator: None,
             zap_timeout: Duration::from_secs(10),
@@ -159,4 +207,133 @@ impl Default for SocketOptions {
             ipv6: false,
         }
     }
+}
+
+/// Largest TCP_KEEPIDLE and TCP_KEEPINTVL Linux accepts (`MAX_TCP_KEEPIDLE`, seconds);
+/// elsewhere libzmq's bound, an int.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_KEEPALIVE_SECS: u64 = 32_767;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const MAX_KEEPALIVE_SECS: u64 = i32::MAX as u64;
+/// Largest TCP_KEEPCNT Linux accepts (`MAX_TCP_KEEPCNT`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_KEEPALIVE_CNT: u32 = 127;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const MAX_KEEPALIVE_CNT: u32 = i32::MAX as u32;
+/// libzmq's intervals are an int of milliseconds.
+const MAX_IVL: Duration = Duration::from_millis(i32::MAX as u64);
+/// ZMTP 3.1 PING: "TTL ... 16-bit ... in deciseconds", so at most 65535 of them (libzmq's
+/// ZMQ_HEARTBEAT_TTL maximum, 6553599 ms, rounded down).
+const MAX_HEARTBEAT_TTL: Duration = Duration::from_millis(65_535 * 100 + 99);
+
+impl SocketOptions {
+    /// Checks every option with a range; the first value out of it is a
+    /// [`SocketError::Config`] naming the option. `bind` and `connect` call this (and
+    /// [`Socket::try_with_options`](crate::Socket::try_with_options)), so a bad value fails
+    /// at its first use instead of being adjusted.
+    pub fn validate(&self) -> Result<(), SocketError> {
+        // ZMQ_ROUTING_ID: "at least one byte and at most 255 bytes long. Identities starting
+        // with a zero byte are reserved" (zmq_setsockopt(3)). Empty here means unset.
+        if self.routing_id.len() > 255 {
+            return bad("routing_id (ZMQ_ROUTING_ID)", "is longer than 255 octets");
+        }
+        if self.routing_id.first() == Some(&0) {
+            return bad(
+                "routing_id (ZMQ_ROUTING_ID)",
+                "starts with a zero octet, which is reserved for ids a ROUTER makes up",
+            );
+        }
+        // RFC 27 (ZAP) 'Domain': a string of at most 255 octets.
+        if self.zap_domain.as_ref().is_some_and(|d| d.len() > 255) {
+            return bad("zap_domain (ZMQ_ZAP_DOMAIN)", "is longer than 255 octets");
+        }
+        if self.heartbeat.ttl.is_some_and(|t| t > MAX_HEARTBEAT_TTL) {
+            return bad(
+                "heartbeat.ttl (ZMQ_HEARTBEAT_TTL)",
+                "exceeds 6553.599 s: PING carries it as 16-bit deciseconds",
+            );
+        }
+        if self.reconnect_ivl > MAX_IVL {
+            return bad("reconnect_ivl (ZMQ_RECONNECT_IVL)", "exceeds i32::MAX ms");
+        }
+        if let Some(max) = self.reconnect_ivl_max {
+            if max > MAX_IVL {
+                return bad(
+                    "reconnect_ivl_max (ZMQ_RECONNECT_IVL_MAX)",
+                    "exceeds i32::MAX ms",
+                );
+            }
+            if max < self.reconnect_ivl {
+                return bad(
+                    "reconnect_ivl_max (ZMQ_RECONNECT_IVL_MAX)",
+                    "is below reconnect_ivl (use None for no backoff)",
+                );
+            }
+        }
+        if let Some(t) = self.connect_timeout {
+            if t.is_zero() {
+                return bad(
+                    "connect_timeout (ZMQ_CONNECT_TIMEOUT)",
+                    "is zero (use None to leave connects to the OS)",
+                );
+            }
+            if t > MAX_IVL {
+                return bad(
+                    "connect_timeout (ZMQ_CONNECT_TIMEOUT)",
+                    "exceeds i32::MAX ms",
+                );
+            }
+        }
+        for (name, value) in [
+            (
+                "tcp_keepalive_idle (ZMQ_TCP_KEEPALIVE_IDLE)",
+                self.tcp_keepalive_idle,
+            ),
+            (
+                "tcp_keepalive_intvl (ZMQ_TCP_KEEPALIVE_INTVL)",
+                self.tcp_keepalive_intvl,
+            ),
+        ] {
+            let Some(d) = value else { continue };
+            if d.subsec_nanos() != 0 || d.is_zero() {
+                return bad(name, "must be a whole, positive number of seconds");
+            }
+            if d.as_secs() > MAX_KEEPALIVE_SECS {
+                return bad(name, &format!("exceeds {MAX_KEEPALIVE_SECS} s"));
+            }
+        }
+        if let Some(n) = self.tcp_keepalive_cnt {
+            if n == 0 || n > MAX_KEEPALIVE_CNT {
+                return bad(
+                    "tcp_keepalive_cnt (ZMQ_TCP_KEEPALIVE_CNT)",
+                    &format!("must be in 1..={MAX_KEEPALIVE_CNT}"),
+                );
+            }
+        }
+        for (name, value) in [
+            ("sndbuf (ZMQ_SNDBUF)", self.sndbuf),
+            ("rcvbuf (ZMQ_RCVBUF)", self.rcvbuf),
+        ] {
+            if value.is_some_and(|n| n > i32::MAX as usize) {
+                return bad(name, "exceeds i32::MAX bytes");
+            }
+        }
+        if self.backlog == 0 || self.backlog > i32::MAX as u32 {
+            return bad("backlog (ZMQ_BACKLOG)", "must be in 1..=i32::MAX");
+        }
+        if self.max_handshakes == 0 {
+            return bad("max_handshakes", "must be at least 1");
+        }
+        if self.max_handshakes_per_address == 0 {
+            return bad(
+                "max_handshakes_per_address",
+                "must be at least 1 (0 would refuse every TCP peer)",
+            );
+        }
+        Ok(())
+    }
+}
+
+fn bad(option: &str, problem: &str) -> Result<(), SocketError> {
+    Err(SocketError::Config(format!("{option} {problem}")))
 }

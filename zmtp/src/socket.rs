@@ -277,7 +277,18 @@ impl Socket {
         Socket::with_options(socket_type, SocketOptions::default())
     }
 
-    /// A socket with the given options.
+    /// A socket with the given options, checked with [`SocketOptions::validate`] now.
+    pub fn try_with_options(
+        socket_type: SocketType,
+        options: SocketOptions,
+    ) -> Result<Socket, SocketError> {
+        options.validate()?;
+        Ok(Socket::with_options(socket_type, options))
+    }
+
+    /// A socket with the given options. They are checked ([`SocketOptions::validate`]) by
+    /// the first `bind` or `connect`; [`try_with_options`](Self::try_with_options) checks
+    /// them at once.
     pub fn with_options(socket_type: SocketType, options: SocketOptions) -> Socket {
         let mut config = SessionConfig::new(socket_type, options.mechanism.clone());
         config.routing_id = options.routing_id.clone();
@@ -403,6 +414,7 @@ impl Socket {
     /// Binds and accepts connections in the background. Returns the bound endpoint, with the
     /// real port when `*` or 0 was asked for.
     pub async fn bind(&self, endpoint: &str) -> Result<String, SocketError> {
+        self.shared.options.validate()?;
         self.start_housekeeping();
         match endpoint.parse::<Endpoint>()? {
             Endpoint::Tcp {
@@ -458,7 +470,7 @@ impl Socket {
         let listening = async {
             let mut last = None;
             for addr in tcp::resolve(host, port, ipv6).await? {
-                match tcp::listen(addr, ipv6) {
+                match tcp::listen(addr, &shared.options) {
                     Ok(listener) => return Ok(listener),
                     Err(e) => last = Some(e),
                 }
@@ -498,7 +510,12 @@ impl Socket {
                             drop(stream);
                             continue;
                         };
-                        let _ = stream.set_nodelay(true);
+                        // libzmq's `tcp_listener_t::accept`: a socket that cannot be tuned is
+                        // closed, without ACCEPTED.
+                        if let Err(e) = tcp::tune(&stream, &shared2.options) {
+                            tracing::debug!(endpoint = %bound2, error = %e, "accepted socket not tuned");
+                            continue;
+                        }
                         shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
                         let (rd, wr) = stream.into_split();
                         // libzmq's listener owns the sessions it accepted (`launch_child`), so
@@ -549,7 +566,7 @@ impl Socket {
         };
         // libzmq removes a stale socket file before binding; so do we.
         let _ = std::fs::remove_file(&path);
-        let listener = tokio::net::UnixListener::bind(&path).map_err(io_err)?;
+        let listener = tcp::listen_ipc(&path, &shared.options).map_err(io_err)?;
         let bound = asked.to_owned();
         shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
         let attachment = Attachment::new(shared);
@@ -603,6 +620,7 @@ impl Socket {
     /// `reconnect_ivl_max`). A connection the peer refused (ERROR, failed authentication or a
     /// protocol error) is not retried with the same credentials.
     pub async fn connect(&self, endpoint: &str) -> Result<(), SocketError> {
+        self.shared.options.validate()?;
         let parsed: Endpoint = endpoint.parse()?;
         if let Endpoint::Tcp { host, port, .. } = &parsed {
             // libzmq refuses `*` for a connect's host and port (`ip_resolver.cpp`: a `*` port
@@ -622,7 +640,7 @@ impl Socket {
         let shared = self.shared.clone();
         let ep = endpoint.to_owned();
         endpoint_set::spawn(&self.shared, &attachment.tracker(), async move {
-            let mut delay = shared.options.reconnect_ivl;
+            let mut backoff = Backoff::new(&shared.options);
             // The peer's pipe between connections: what was queued survives a reconnect.
             let carry = endpoint_set::Carry::default();
             loop {
@@ -641,18 +659,16 @@ impl Socket {
                         tracing::info!(endpoint = %ep, error = %end.error, "not reconnecting");
                         return;
                     }
-                    Some(end) if end.handshake_done => delay = shared.options.reconnect_ivl,
+                    Some(end) if end.handshake_done => backoff.reset(),
                     _ => {}
                 }
-                shared
-                    .monitor
-                    .emit(MonitorEvent::ConnectRetried, delay.as_millis() as u32, &ep);
+                // As libzmq's `add_reconnect_timer`: the event carries the wait itself.
+                let delay = backoff.next_delay();
+                let ms = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+                shared.monitor.emit(MonitorEvent::ConnectRetried, ms, &ep);
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
-                }
-                if let Some(max) = shared.options.reconnect_ivl_max {
-                    delay = (delay * 2).min(max.max(shared.options.reconnect_ivl));
                 }
             }
         });
@@ -1066,7 +1082,7 @@ async fn connect_once(
         Endpoint::Tcp { host, port, source } => {
             let connecting = async {
                 let addrs = tcp::resolve(host, *port, shared.options.ipv6).await?;
-                tcp::connect(&addrs, source.as_ref()).await
+                tcp::connect(&addrs, source.as_ref(), &shared.options).await
             };
             let connected = tokio::select! {
                 _ = stop.cancelled() => {
@@ -1077,7 +1093,6 @@ async fn connect_once(
             };
             match connected {
                 Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
                     let peer = stream
                         .peer_addr()
                         .map(|a| a.to_string())
@@ -1095,6 +1110,11 @@ async fn connect_once(
                 Err(e) => {
                     tracing::debug!(endpoint = %ep, error = %e, "connect failed");
                     shared.monitor.emit(MonitorEvent::ConnectDelayed, 0, ep);
+                    // libzmq's connect timer closes the socket it was connecting (CLOSED)
+                    // before it arms the reconnect timer (`tcp_connecter_t::timer_event`).
+                    if let tcp::ConnectError::TimedOut(_) = e {
+                        shared.monitor.emit(MonitorEvent::Closed, 0, ep);
+                    }
                     None
                 }
             }
@@ -1125,6 +1145,50 @@ async fn connect_once(
         #[allow(unreachable_patterns)]
         _ => None,
     }
+}
+
+/// The waits between connect attempts, as libzmq 4.3.4's `get_new_reconnect_ivl`: the current
+/// interval plus a jitter uniform in `[0, reconnect_ivl)`; the current interval starts at
+/// `reconnect_ivl` and, with `reconnect_ivl_max`, doubles after each wait up to it.
+#[derive(Debug)]
+struct Backoff {
+    base: Duration,
+    max: Option<Duration>,
+    current: Duration,
+}
+
+impl Backoff {
+    fn new(options: &SocketOptions) -> Backoff {
+        Backoff {
+            base: options.reconnect_ivl,
+            max: options.reconnect_ivl_max,
+            current: options.reconnect_ivl,
+        }
+    }
+
+    /// A connection completed its handshake: the next loss waits the base interval again.
+    fn reset(&mut self) {
+        self.current = self.base;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.current + jitter(self.base);
+        if let Some(max) = self.max {
+            self.current = self.current.saturating_mul(2).min(max);
+        }
+        delay
+    }
+}
+
+/// Uniform in `[0, below)` (zero for zero), from the OS generator. The modulo's bias is below
+/// 2^-32 for any interval `validate` admits.
+fn jitter(below: Duration) -> Duration {
+    use rand_core::RngCore;
+    let nanos = u64::try_from(below.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(rand_core::OsRng.next_u64() % nanos)
 }
 
 /// `disconnect` during a connect attempt: libzmq's connecter closes the socket it was
