@@ -137,6 +137,16 @@ pub struct SocketArgs {
     /// ZMQ_RCVTIMEO in milliseconds: how long one receive may wait.
     #[arg(long, value_name = "MS")]
     pub rcvtimeo: Option<u64>,
+    /// ZMQ_TCP_KEEPALIVE: 1 on, 0 off, -1 the OS default.
+    #[arg(long, value_name = "N", allow_hyphen_values = true,
+          value_parser = clap::value_parser!(i8).range(-1..=1))]
+    pub tcp_keepalive: Option<i8>,
+    /// ZMQ_BACKLOG: connections a listener queues before accepting (default 100).
+    #[arg(long, value_name = "N")]
+    pub backlog: Option<u32>,
+    /// ZMQ_CONNECT_TIMEOUT in milliseconds (0 leaves it to the OS).
+    #[arg(long, value_name = "MS")]
+    pub connect_timeout_ms: Option<u64>,
 }
 
 /// A CURVE key flag's value must be 40 characters. Key flags accept values that start with `-`
@@ -209,6 +219,16 @@ impl SocketArgs {
         o.invert_matching = self.invert_matching;
         o.sndtimeo = self.sndtimeo.map(Duration::from_millis);
         o.rcvtimeo = self.rcvtimeo.map(Duration::from_millis);
+        o.tcp_keepalive = match self.tcp_keepalive {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        };
+        if let Some(n) = self.backlog {
+            o.backlog = n;
+        }
+        o.connect_timeout = ms(self.connect_timeout_ms);
+        o.validate().map_err(|e| Failure::usage(e.to_string()))?;
         Ok(o)
     }
 
