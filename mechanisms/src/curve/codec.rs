@@ -35,6 +35,10 @@ pub(crate) struct CurveCodec {
     receive_prefix: &'static [u8; 16],
     sent: SendCounter,
     received: ReceiveWindow,
+    /// Where boxes are sealed. Each sealed body is split off it; once the bodies before were
+    /// written and dropped, the next `reserve` takes their memory back, so sealing allocates
+    /// (and the kernel zeroes fresh pages) only while earlier bodies are still in flight.
+    scratch: BytesMut,
 }
 
 impl CurveCodec {
@@ -50,6 +54,7 @@ impl CurveCodec {
             receive_prefix: nonce::MESSAGE_FROM_SERVER,
             sent,
             received,
+            scratch: BytesMut::new(),
         }
     }
 
@@ -65,6 +70,7 @@ impl CurveCodec {
             receive_prefix: nonce::MESSAGE_FROM_CLIENT,
             sent,
             received,
+            scratch: BytesMut::new(),
         }
     }
 
@@ -72,7 +78,8 @@ impl CurveCodec {
     pub(crate) fn seal_body(&mut self, frame: &Frame) -> Result<Bytes, Error> {
         let n = self.sent.take()?;
         // The payload is copied once, into the buffer it is then encrypted in.
-        let mut body = BytesMut::with_capacity(OVERHEAD + frame.body.len());
+        self.scratch.reserve(OVERHEAD + frame.body.len());
+        let mut body = self.scratch.split_off(0);
         body.put_slice(NAME);
         body.put_u64(n);
         body.put_bytes(0, 16);

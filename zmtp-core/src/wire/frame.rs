@@ -125,6 +125,25 @@ impl Default for FrameDecoder {
     }
 }
 
+/// Bodies at least this large leave the read buffer as a buffer of their own (see
+/// [`take_body`]).
+const OWN_BUFFER_AT: usize = 16 * 1024;
+
+/// Takes a frame body of `len` octets from the front of `src`. A large body that (nearly)
+/// fills the buffer takes the buffer itself, after the few octets of the next frame behind it
+/// are copied out: the body is then the only owner of its memory, so a codec can decrypt it in
+/// place (a shared slice would have to be copied whole), and the read buffer starts afresh
+/// rather than being pinned by the message.
+fn take_body(src: &mut BytesMut, len: usize) -> Bytes {
+    let tail = src.len() - len;
+    if len >= OWN_BUFFER_AT && tail.saturating_mul(4) <= len {
+        let rest = BytesMut::from(&src[len..]);
+        src.truncate(len);
+        return std::mem::replace(src, rest).freeze();
+    }
+    src.split_to(len).freeze()
+}
+
 impl FrameDecoder {
     /// A decoder waiting for a frame header.
     pub fn new() -> Self {
@@ -209,7 +228,7 @@ impl FrameDecoder {
                     if src.len() < len {
                         return Ok(None);
                     }
-                    let body = src.split_to(len).freeze();
+                    let body = take_body(src, len);
                     self.state = DecodeState::Head;
                     return Ok(Some(Frame {
                         more: flags & FLAG_MORE != 0,
@@ -243,6 +262,24 @@ mod tests {
         data_limit_is_message: false,
         commands_only: false,
     };
+
+    #[test]
+    fn a_large_body_owns_its_buffer_and_the_next_frame_survives() {
+        let len = 64 * 1024;
+        let mut wire = BytesMut::new();
+        encode_frame(&Frame::data(Bytes::from(vec![5u8; len]), false), &mut wire);
+        encode_frame(&Frame::data(Bytes::from_static(b"next"), false), &mut wire);
+        let mut d = FrameDecoder::default();
+        let body = d.decode(&mut wire, LIMITS).unwrap().unwrap().body;
+        assert_eq!(body.len(), len);
+        assert!(
+            body.try_into_mut().is_ok(),
+            "the only owner: a codec may decrypt it in place"
+        );
+        let next = d.decode(&mut wire, LIMITS).unwrap().unwrap();
+        assert_eq!(&next.body[..], b"next");
+        assert!(wire.is_empty());
+    }
 
     fn decode_all(wire: &[u8]) -> Result<Vec<Frame>, Error> {
         let mut d = FrameDecoder::new();
