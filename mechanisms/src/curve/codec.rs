@@ -78,8 +78,9 @@ impl CurveCodec {
     pub(crate) fn seal_body(&mut self, frame: &Frame) -> Result<Bytes, Error> {
         let n = self.sent.take()?;
         // The payload is copied once, into the buffer it is then encrypted in.
-        self.scratch.reserve(OVERHEAD + frame.body.len());
-        let mut body = self.scratch.split_off(0);
+        let body = &mut self.scratch;
+        body.clear();
+        body.reserve(OVERHEAD + frame.body.len());
         body.put_slice(NAME);
         body.put_u64(n);
         body.put_bytes(0, 16);
@@ -96,7 +97,8 @@ impl CurveCodec {
             .key
             .seal(&nonce::short(self.send_prefix, n), &mut body[SEALED_AT..])?;
         body[16..SEALED_AT].copy_from_slice(&tag);
-        Ok(body.freeze())
+        // The sealed body leaves; the rest of the buffer stays for the next one.
+        Ok(body.split().freeze())
     }
 }
 
