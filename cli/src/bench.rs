@@ -149,7 +149,7 @@ fn fail(what: &str) -> impl Fn(zmtp::SocketError) -> Failure + '_ {
     move |e| Failure::other(format!("{what}: {e}"))
 }
 
-fn our_options(
+pub(crate) fn our_options(
     security: Security,
     keys: &(CurveKeyPair, CurveKeyPair),
     server: bool,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use zmtp::mechanisms::{CurveClientConfig, CurveKeyPair, CurveSecretKey, CurveServerConfig};
+use zmtp::mechanisms::{CurveClientConfig, CurveKeyPair, CurveSecretKey};
 use zmtp::{Socket, SocketOptions, SocketType};
 
 use crate::bench::{Case, Plan, Security};
@@ -188,21 +188,12 @@ impl Drop for Peer {
     }
 }
 
+/// The in-process cases' options, and a receive timeout so that a lost peer fails the case.
 fn options(security: Security, keys: &(CurveKeyPair, CurveKeyPair), server: bool) -> SocketOptions {
-    let mut o = SocketOptions {
-        sndhwm: 10_000,
-        rcvhwm: 10_000,
+    SocketOptions {
         rcvtimeo: Some(TIMEOUT),
-        ..Default::default()
-    };
-    if security == Security::Curve {
-        o.mechanism = if server {
-            Arc::new(CurveServerConfig::new(keys.0.secret.clone()))
-        } else {
-            Arc::new(CurveClientConfig::new(keys.1.secret.clone(), keys.0.public))
-        };
+        ..crate::bench::our_options(security, keys, server)
     }
-    o
 }
 
 /// Runs one case of ours with each side in its own process; returns the case's metric.
