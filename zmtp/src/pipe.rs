@@ -332,6 +332,17 @@ impl Inbox {
 
     /// Moves as much of `batch` into the peer's queue as fits.
     pub(crate) fn deliver(&self, peer: PeerId, batch: &mut VecDeque<Parts>) -> Delivery {
+        self.deliver_within(peer, batch, self.bound)
+    }
+
+    /// Queues all of `batch`, past the high-water mark if need be: for what the socket itself
+    /// tells the application about a peer (XPUB's cancellations when it leaves), which is
+    /// bounded by the peer's subscription limits and must not be lost to a full queue.
+    pub(crate) fn deliver_all(&self, peer: PeerId, batch: &mut VecDeque<Parts>) {
+        self.deliver_within(peer, batch, usize::MAX);
+    }
+
+    fn deliver_within(&self, peer: PeerId, batch: &mut VecDeque<Parts>, bound: usize) -> Delivery {
         let mut state = lock(&self.state);
         let Some(q) = state.peers.get_mut(&peer) else {
             // Not attached (the socket is closing): nothing will read it.
@@ -340,7 +351,7 @@ impl Inbox {
         };
         let was_empty = q.queue.is_empty();
         let before = q.queue.len();
-        let room = self.bound.saturating_sub(before);
+        let room = bound.saturating_sub(before);
         let n = room.min(batch.len());
         for parts in batch.drain(..n) {
             q.queue.push(parts);
@@ -447,6 +458,25 @@ impl Inbox {
         !lock(&self.state).active.is_empty()
     }
 
+    /// Drops every message queued, from every peer (a REQ starting a new request: replies to
+    /// earlier ones are stale, as libzmq discards them).
+    pub(crate) fn discard_all(&self) {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        let mut dropped = 0;
+        for q in state.peers.values_mut() {
+            dropped += q.queue.len();
+            q.queue.clear();
+            if q.writer_waiting {
+                q.writer_waiting = false;
+                q.room.notify_one();
+            }
+        }
+        state.active.clear();
+        state.peers.retain(|_, q| !q.detached);
+        self.queued.fetch_sub(dropped, Ordering::Relaxed);
+    }
+
     /// Messages queued across peers.
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
@@ -529,6 +559,39 @@ mod tests {
         assert_eq!(inbox.len(), 1);
         assert_eq!(inbox.try_recv().unwrap().parts, msg(9));
         assert!(inbox.try_recv().is_none());
+    }
+
+    #[test]
+    fn discard_all_empties_every_queue_and_frees_a_stalled_writer() {
+        let inbox = Inbox::new(2, false);
+        let room = inbox.attach(1, Bytes::new(), Arc::default());
+        inbox.attach(2, Bytes::new(), Arc::default());
+        let mut full: VecDeque<Parts> = (0..3).map(msg).collect();
+        assert_eq!(inbox.deliver(1, &mut full), Delivery::Full);
+        let mut other: VecDeque<Parts> = [msg(9)].into();
+        inbox.deliver(2, &mut other);
+        inbox.discard_all();
+        assert_eq!(inbox.len(), 0);
+        assert!(inbox.try_recv().is_none());
+        let n = room.notified();
+        tokio::pin!(n);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            n.as_mut().poll(&mut cx).is_ready(),
+            "the stalled connection may deliver"
+        );
+        assert_eq!(inbox.deliver(1, &mut full), Delivery::Done);
+        assert_eq!(inbox.try_recv().unwrap().parts, msg(2));
+    }
+
+    #[test]
+    fn xpub_notices_are_queued_past_the_mark() {
+        let inbox = Inbox::new(1, false);
+        inbox.attach(1, Bytes::new(), Arc::default());
+        let mut batch: VecDeque<Parts> = (0..5).map(msg).collect();
+        inbox.deliver_all(1, &mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(inbox.len(), 5);
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl Shared {
         // XPUB: the application hears which topics nobody wants any more.
         if !notices.is_empty() {
             let mut batch = notices.into_iter().map(|n| vec![n]).collect();
-            self.inbox.deliver(id, &mut batch);
+            self.inbox.deliver_all(id, &mut batch);
         }
         self.inbox.detach(id);
         self.peers_changed.notify_waiters();
@@ -772,6 +772,11 @@ impl Socket {
             }
             _ => shared.state().pattern.send(parts).map_err(refusal)?,
         };
+        if shared.socket_type == SocketType::Req {
+            // A new request: replies still queued answer earlier ones (a relaxed REQ's
+            // abandoned request, a peer that answered twice), and libzmq drops them too.
+            shared.inbox.discard_all();
+        }
         match route {
             Route::RoundRobin => {
                 let peer = self.send_round_robin(parts).await?;

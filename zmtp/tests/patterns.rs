@@ -495,3 +495,22 @@ async fn a_dropped_socket_lingers_to_flush_what_it_queued() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_new_request_drops_replies_still_queued_for_the_old_one() {
+    let (router, ep) = bind(SocketType::Router, SocketOptions::default()).await;
+    let req = connect(SocketType::Req, SocketOptions::default(), &ep).await;
+    req.send(["q1"]).await.unwrap();
+    let mut request = recv(&router).await;
+    // The peer answers twice; the second answer is queued when REQ has its reply.
+    *request.last_mut().unwrap() = b("r1");
+    router.send(request.clone()).await.unwrap();
+    router.send(request.clone()).await.unwrap();
+    assert_eq!(recv(&req).await, [b("r1")]);
+    tokio::time::sleep(SETTLE).await;
+    req.send(["q2"]).await.unwrap();
+    let mut second = recv(&router).await;
+    *second.last_mut().unwrap() = b("r2");
+    router.send(second).await.unwrap();
+    assert_eq!(recv(&req).await, [b("r2")], "not the stale duplicate of r1");
+}
