@@ -732,3 +732,44 @@ fn inproc_unbind_and_disconnect() {
         assert!(pull.unbind(&endpoint).is_err(), "not bound any more");
     });
 }
+
+#[test]
+fn tcp_options_read_back_and_refuse_bad_values() {
+    bounded(|| {
+        let ctx = zmq::Context::new();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.set_tcp_keepalive(1).unwrap();
+        push.set_tcp_keepalive_idle(30).unwrap();
+        push.set_tcp_keepalive_intvl(5).unwrap();
+        push.set_tcp_keepalive_cnt(4).unwrap();
+        push.set_sndbuf(1 << 20).unwrap();
+        push.set_rcvbuf(1 << 20).unwrap();
+        push.set_connect_timeout(2000).unwrap();
+        assert_eq!(push.get_tcp_keepalive().unwrap(), 1);
+        assert_eq!(push.get_tcp_keepalive_idle().unwrap(), 30);
+        assert_eq!(push.get_tcp_keepalive_intvl().unwrap(), 5);
+        assert_eq!(push.get_tcp_keepalive_cnt().unwrap(), 4);
+        assert_eq!(push.get_sndbuf().unwrap(), 1 << 20);
+        assert_eq!(push.get_rcvbuf().unwrap(), 1 << 20);
+        assert_eq!(push.get_connect_timeout().unwrap(), 2000);
+        for bad in [
+            push.set_tcp_keepalive(2),
+            push.set_tcp_keepalive_idle(0),
+            push.set_tcp_keepalive_cnt(-2),
+            push.set_sndbuf(0),
+            push.set_backlog(0),
+            push.set_connect_timeout(-1),
+        ] {
+            assert!(matches!(bad, Err(Error::OutOfRange { .. })), "{bad:?}");
+        }
+        let (pull, endpoint) = bound(&ctx, zmq::PULL);
+        pull.set_backlog(10).unwrap_err(); // bound already: too late
+        push.connect(&endpoint).unwrap();
+        push.send("tuned", 0).unwrap();
+        assert_eq!(pull.recv_string(0).unwrap().unwrap(), "tuned");
+        assert!(matches!(
+            push.set_sndbuf(4096),
+            Err(Error::SetAfterConnect { .. })
+        ));
+    });
+}

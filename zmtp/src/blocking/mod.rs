@@ -79,10 +79,10 @@
 //!   `ZMQ_ZAP_ENFORCE_DOMAIN` is on by default here. The getters for the CURVE secret key and
 //!   the PLAIN password do not exist.
 //! - **Not provided**: `monitor` (use [`crate::Socket::monitor`] on the async socket), the
-//!   STREAM socket type, and options this crate does not have (`ZMQ_TCP_KEEPALIVE`,
-//!   `ZMQ_SNDBUF`, … until they are added here): a port that sets them does not compile,
-//!   rather than silently ignoring them. Context options other than the number of I/O threads
-//!   are absent too. `inproc://` endpoints are process-wide, not per context.
+//!   STREAM socket type, and options this crate does not have (`ZMQ_TOS`, `ZMQ_AFFINITY`,
+//!   `ZMQ_RATE`, …): a port that sets them does not compile, rather than silently ignoring
+//!   them. Context options other than the number of I/O threads are absent too. `inproc://`
+//!   endpoints are process-wide, not per context.
 //! - **Sockets are `Send` but not `Sync`**, as the zmq crate's; the [`Context`] is both.
 //!   Calls block: do not make them from async code (use [`crate::Socket`] there).
 //! - **Proxies**: [`proxy_steerable`] takes `(frontend, backend, control)` and

@@ -549,4 +549,162 @@ impl Socket {
     pub fn get_reconnect_ivl_max(&self) -> Result<i32, Error> {
         Ok(to_millis(self.config().options.reconnect_ivl_max, 0))
     }
+
+    /// `ZMQ_CONNECT_TIMEOUT` in milliseconds: a TCP connect taking longer is abandoned and
+    /// retried (0, the default: the operating system's own timeout).
+    pub fn set_connect_timeout(&self, ms: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_CONNECT_TIMEOUT";
+        let timeout = millis_or_off(OPTION, ms)?;
+        self.set_option(OPTION, |o| o.connect_timeout = timeout)
+    }
+
+    /// `ZMQ_CONNECT_TIMEOUT` in milliseconds (0: none).
+    pub fn get_connect_timeout(&self) -> Result<i32, Error> {
+        Ok(to_millis(self.config().options.connect_timeout, 0))
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE`: -1 leaves the operating system's default, 0 turns keepalive off,
+    /// 1 on.
+    pub fn set_tcp_keepalive(&self, value: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_TCP_KEEPALIVE";
+        let on = match value {
+            -1 => None,
+            0 => Some(false),
+            1 => Some(true),
+            v => return Err(out_of_range(OPTION, v, "-1, 0 or 1")),
+        };
+        self.set_option(OPTION, |o| o.tcp_keepalive = on)
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE` (-1: the system's default).
+    pub fn get_tcp_keepalive(&self) -> Result<i32, Error> {
+        Ok(self.config().options.tcp_keepalive.map_or(-1, i32::from))
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE_IDLE` in seconds (-1: the system's default).
+    pub fn set_tcp_keepalive_idle(&self, seconds: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_TCP_KEEPALIVE_IDLE";
+        let idle = seconds_or_default(OPTION, seconds)?;
+        self.set_option(OPTION, |o| o.tcp_keepalive_idle = idle)
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE_IDLE` in seconds (-1: the system's default).
+    pub fn get_tcp_keepalive_idle(&self) -> Result<i32, Error> {
+        Ok(seconds(self.config().options.tcp_keepalive_idle))
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE_INTVL` in seconds (-1: the system's default).
+    pub fn set_tcp_keepalive_intvl(&self, seconds: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_TCP_KEEPALIVE_INTVL";
+        let intvl = seconds_or_default(OPTION, seconds)?;
+        self.set_option(OPTION, |o| o.tcp_keepalive_intvl = intvl)
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE_INTVL` in seconds (-1: the system's default).
+    pub fn get_tcp_keepalive_intvl(&self) -> Result<i32, Error> {
+        Ok(seconds(self.config().options.tcp_keepalive_intvl))
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE_CNT`: probes before the connection is dropped (-1: the system's
+    /// default).
+    pub fn set_tcp_keepalive_cnt(&self, count: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_TCP_KEEPALIVE_CNT";
+        let cnt = match count {
+            -1 => None,
+            c if c > 0 => Some(c as u32),
+            c => {
+                return Err(out_of_range(
+                    OPTION,
+                    c,
+                    "-1 (the system's default) or 1 or more",
+                ))
+            }
+        };
+        self.set_option(OPTION, |o| o.tcp_keepalive_cnt = cnt)
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE_CNT` (-1: the system's default).
+    pub fn get_tcp_keepalive_cnt(&self) -> Result<i32, Error> {
+        Ok(self
+            .config()
+            .options
+            .tcp_keepalive_cnt
+            .map_or(-1, |c| i32::try_from(c).unwrap_or(i32::MAX)))
+    }
+
+    /// `ZMQ_SNDBUF` in octets (-1: the system's default).
+    pub fn set_sndbuf(&self, octets: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_SNDBUF";
+        let size = octets_or_default(OPTION, octets)?;
+        self.set_option(OPTION, |o| o.sndbuf = size)
+    }
+
+    /// `ZMQ_SNDBUF` (-1: the system's default).
+    pub fn get_sndbuf(&self) -> Result<i32, Error> {
+        Ok(self.config().options.sndbuf.map_or(-1, to_int))
+    }
+
+    /// `ZMQ_RCVBUF` in octets (-1: the system's default).
+    pub fn set_rcvbuf(&self, octets: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_RCVBUF";
+        let size = octets_or_default(OPTION, octets)?;
+        self.set_option(OPTION, |o| o.rcvbuf = size)
+    }
+
+    /// `ZMQ_RCVBUF` (-1: the system's default).
+    pub fn get_rcvbuf(&self) -> Result<i32, Error> {
+        Ok(self.config().options.rcvbuf.map_or(-1, to_int))
+    }
+
+    /// `ZMQ_BACKLOG`: connections the operating system queues for a listener (default 100).
+    pub fn set_backlog(&self, backlog: i32) -> Result<(), Error> {
+        const OPTION: &str = "ZMQ_BACKLOG";
+        if backlog < 1 {
+            return Err(out_of_range(OPTION, backlog, "1 or more"));
+        }
+        self.set_option(OPTION, |o| o.backlog = backlog as u32)
+    }
+
+    /// `ZMQ_BACKLOG`.
+    pub fn get_backlog(&self) -> Result<i32, Error> {
+        Ok(i32::try_from(self.config().options.backlog).unwrap_or(i32::MAX))
+    }
+}
+
+fn out_of_range(option: &'static str, value: i32, expected: &'static str) -> Error {
+    Error::OutOfRange {
+        option,
+        value: value.into(),
+        expected,
+    }
+}
+
+/// Whole seconds where -1 means the system's default (libzmq's keepalive times).
+fn seconds_or_default(option: &'static str, value: i32) -> Result<Option<Duration>, Error> {
+    match value {
+        -1 => Ok(None),
+        v if v > 0 => Ok(Some(Duration::from_secs(v as u64))),
+        v => Err(out_of_range(
+            option,
+            v,
+            "-1 (the system's default) or 1 or more seconds",
+        )),
+    }
+}
+
+fn seconds(value: Option<Duration>) -> i32 {
+    value.map_or(-1, |d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
+}
+
+/// Octets where -1 means the system's default (libzmq's SNDBUF and RCVBUF).
+fn octets_or_default(option: &'static str, value: i32) -> Result<Option<usize>, Error> {
+    match value {
+        -1 => Ok(None),
+        v if v > 0 => Ok(Some(v as usize)),
+        v => Err(out_of_range(
+            option,
+            v,
+            "-1 (the system's default) or 1 or more octets",
+        )),
+    }
 }
