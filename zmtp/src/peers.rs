@@ -67,7 +67,7 @@ impl Peers {
         self.entries.len()
     }
 
-    /// The id the next peer will get.
+    /// A fresh id for a peer about to be inserted.
     pub(crate) fn next_id(&mut self) -> PeerId {
         let id = self.next_id;
         self.next_id += 1;

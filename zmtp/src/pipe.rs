@@ -13,7 +13,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -226,8 +225,6 @@ pub(crate) struct Inbox {
     bound: usize,
     /// Wakes a waiting receiver.
     readable: Notify,
-    /// Messages queued, across peers (read without the lock, for statistics and tests).
-    queued: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -280,7 +277,6 @@ impl Inbox {
             conflate,
             bound: if conflate { usize::MAX } else { bound(hwm) },
             readable: Notify::new(),
-            queued: AtomicUsize::new(0),
         }
     }
 
@@ -350,19 +346,16 @@ impl Inbox {
             return Delivery::Done;
         };
         let was_empty = q.queue.is_empty();
-        let before = q.queue.len();
-        let room = bound.saturating_sub(before);
+        let room = bound.saturating_sub(q.queue.len());
         let n = room.min(batch.len());
         for parts in batch.drain(..n) {
             q.queue.push(parts);
         }
-        let added = q.queue.len() - before;
         let full = !batch.is_empty();
         q.writer_waiting |= full;
         if was_empty && n > 0 {
             state.active.push_back(peer);
         }
-        self.queued.fetch_add(added, Ordering::Relaxed);
         let wake = n > 0 && state.waiters > 0;
         drop(state);
         if wake {
@@ -388,7 +381,6 @@ impl Inbox {
             let Some(parts) = q.queue.pop() else {
                 continue;
             };
-            self.queued.fetch_sub(1, Ordering::Relaxed);
             let received = Received {
                 peer,
                 routing_id: q.routing_id.clone(),
@@ -463,9 +455,7 @@ impl Inbox {
     pub(crate) fn discard_all(&self) {
         let mut state = lock(&self.state);
         let state = &mut *state;
-        let mut dropped = 0;
         for q in state.peers.values_mut() {
-            dropped += q.queue.len();
             q.queue.clear();
             if q.writer_waiting {
                 q.writer_waiting = false;
@@ -474,13 +464,16 @@ impl Inbox {
         }
         state.active.clear();
         state.peers.retain(|_, q| !q.detached);
-        self.queued.fetch_sub(dropped, Ordering::Relaxed);
     }
 
-    /// Messages queued across peers.
-    #[allow(dead_code)]
+    /// Messages queued across peers (for tests: it walks every queue).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        lock(&self.state)
+            .peers
+            .values()
+            .map(|q| q.queue.len())
+            .sum()
     }
 }
 

@@ -148,16 +148,37 @@ impl Shared {
     /// Moves a message into one peer's pipe. With `wait`, waits while the pipe is full
     /// (for at most the socket's send timeout, applied by the caller); without, drops it there.
     /// `Ok(false)`: the peer is gone.
-    async fn push_to(&self, id: PeerId, mut parts: Parts, wait: bool) -> Result<bool, SocketError> {
+    async fn push_to(&self, id: PeerId, parts: Parts, wait: bool) -> Result<bool, SocketError> {
+        let mut parts = Some(parts);
+        self.until_changed(|shared| {
+            // The message is back in `parts` after every try that did not place it.
+            let attempt = parts.take()?;
+            match shared.state().peers.push_to(id, attempt) {
+                None | Some(Err((PushError::Closed, _))) => Some(false),
+                Some(Ok(())) => Some(true),
+                Some(Err((PushError::Full, _))) if !wait => Some(true),
+                Some(Err((PushError::Full, back))) => {
+                    parts = Some(back);
+                    None
+                }
+            }
+        })
+        .await
+    }
+
+    /// Tries `attempt` until it gives an answer, waiting between tries for a peer to join or
+    /// leave or for room to be freed. The wake-up is registered before each try, so a change
+    /// between a try and the wait is never missed.
+    async fn until_changed<T>(
+        &self,
+        mut attempt: impl FnMut(&Shared) -> Option<T>,
+    ) -> Result<T, SocketError> {
         loop {
             let changed = self.peers_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            match self.state().peers.push_to(id, parts) {
-                None | Some(Err((PushError::Closed, _))) => return Ok(false),
-                Some(Ok(())) => return Ok(true),
-                Some(Err((PushError::Full, _))) if !wait => return Ok(true),
-                Some(Err((PushError::Full, back))) => parts = back,
+            if let Some(answer) = attempt(self) {
+                return Ok(answer);
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Err(SocketError::Closed),
@@ -818,26 +839,16 @@ impl Socket {
     /// PUB/XPUB: the message goes to every matching peer with room, or, with XPUB_NODROP, waits
     /// until every matching peer has room.
     async fn publish(&self, parts: Parts) -> Result<(), SocketError> {
-        let shared = &self.shared;
         let mut matched = Vec::new();
-        loop {
-            let changed = shared.peers_changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
+        self.shared
+            .until_changed(|shared| {
                 let state = shared.state();
                 matched.clear();
                 state.pattern.subscribers(&parts[0], &mut matched);
-                if !state.pattern.nodrop() || state.peers.all_have_room(&matched) {
-                    state.peers.push_each(&matched, &parts);
-                    return Ok(());
-                }
-            }
-            tokio::select! {
-                _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
-                _ = &mut changed => {}
-            }
-        }
+                let go = !state.pattern.nodrop() || state.peers.all_have_room(&matched);
+                go.then(|| state.peers.push_each(&matched, &parts))
+            })
+            .await
     }
 
     async fn send_round_robin(&self, parts: Parts) -> Result<PeerId, SocketError> {
@@ -845,23 +856,20 @@ impl Socket {
         // The common case takes one lock and no wake-up registration.
         let mut parts = match shared.state().peers.push_round_robin(parts) {
             Ok(id) => return Ok(id),
-            Err(back) => back,
+            Err(back) => Some(back),
         };
-        loop {
-            // Registered before looking again: room freed or a peer joining after the look
-            // wakes this.
-            let changed = shared.peers_changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            parts = match shared.state().peers.push_round_robin(parts) {
-                Ok(id) => return Ok(id),
-                Err(back) => back,
-            };
-            tokio::select! {
-                _ = shared.shutdown.cancelled() => return Err(SocketError::Closed),
-                _ = &mut changed => {}
-            }
-        }
+        shared
+            .until_changed(|shared| {
+                let attempt = parts.take()?;
+                match shared.state().peers.push_round_robin(attempt) {
+                    Ok(id) => Some(id),
+                    Err(back) => {
+                        parts = Some(back);
+                        None
+                    }
+                }
+            })
+            .await
     }
 
     /// Receives the next message according to the socket type. ROUTER messages start with the
