@@ -55,8 +55,15 @@ impl Peer {
     /// lines on stdout).
     pub fn spawn_script(name: &str, config: &Value) -> Peer {
         let script = repo_root().join("tests/interop").join(name);
-        let mut child = Command::new(python())
-            .arg(script)
+        let mut command = Command::new(python());
+        command.arg(script);
+        Peer::spawn_command(command, config)
+    }
+
+    /// Starts any program that speaks the same protocol (the configuration as one JSON
+    /// document on stdin, JSON lines on stdout): the peers of the other stacks.
+    pub fn spawn_command(mut command: Command, config: &Value) -> Peer {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
