@@ -12,7 +12,8 @@ Reads one JSON document from standard input:
               {"forward": endpoint}: a ROUTER-DEALER bridge from inproc://zeromq.zap.01 to an
               RFC 27 handler in another process
   monitor     print monitor events
-  script      list of steps: {"op": "recv", "count": n} | {"op": "send", "frames": [hex, ...]}
+  script      list of steps: {"op": "recv", "count": n, "skip": hex prefix (optional; messages
+              whose first frame starts with it are dropped uncounted)} | {"op": "send", "frames": [hex, ...]}
               | {"op": "echo", "count": n} | {"op": "sleep", "ms": n}
               | {"op": "wait_event", "event": "HANDSHAKE_SUCCEEDED"}
 Writes JSON lines: {"bound": endpoint}, {"recv": [hex...], "props": {...}}, {"event": name,
@@ -164,6 +165,7 @@ if "bind" in cfg:
 if "connect" in cfg:
     sock.connect(cfg["connect"])
 sock.rcvtimeo = cfg.get("timeout_ms", 10000)
+sock.sndtimeo = cfg.get("timeout_ms", 10000)
 
 
 def props(frame):
@@ -180,8 +182,13 @@ try:
     for step in cfg.get("script", []):
         op = step["op"]
         if op in ("recv", "echo"):
-            for _ in range(step.get("count", 1)):
+            skip = bytes.fromhex(step["skip"]) if "skip" in step else None
+            received = 0
+            while received < step.get("count", 1):
                 frames = sock.recv_multipart(copy=False)
+                if skip is not None and frames[0].bytes.startswith(skip):
+                    continue
+                received += 1
                 emit({"recv": [f.bytes.hex() for f in frames], "props": props(frames[-1])})
                 if op == "echo":
                     sock.send_multipart([f.bytes for f in frames])

@@ -6,6 +6,7 @@
 pub mod abnf;
 pub mod psk;
 pub mod pyzmq;
+pub mod stacks;
 
 use std::path::{Path, PathBuf};
 

@@ -110,6 +110,26 @@ impl Peer {
         line
     }
 
+    /// The next line within `wait`, or `None` if the peer stayed silent or exited.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<Value> {
+        let line = tokio::time::timeout(wait, self.lines.recv()).await.ok()??;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Stops the peer now.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Lets the peer exit on its own (closing its socket, flushing what it still sends) for up
+    /// to `wait`, then stops it.
+    pub async fn wait_exit(mut self, wait: Duration) {
+        if tokio::time::timeout(wait, self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+
     /// Skips lines until one has `key`; panics on an `error` line.
     pub async fn until(&mut self, key: &str) -> Value {
         loop {
