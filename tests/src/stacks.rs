@@ -913,9 +913,12 @@ pub struct Matrix {
     mechs: Vec<Mech>,
     patterns: Vec<Pattern>,
     absent: Vec<(String, &'static str)>,
-    known: Vec<(Box<dyn Fn(&Case) -> bool + Send + Sync>, &'static str)>,
-    flaky: Vec<(Box<dyn Fn(&Case) -> bool + Send + Sync>, &'static str)>,
+    known: Vec<(CaseFilter, &'static str)>,
+    flaky: Vec<(CaseFilter, &'static str)>,
 }
+
+/// Which cases a declaration is about.
+type CaseFilter = Box<dyn Fn(&Case) -> bool + Send + Sync>;
 
 impl fmt::Debug for Matrix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
