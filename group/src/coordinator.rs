@@ -1,0 +1,459 @@
+//! The coordinator: admits members over CURVE (its ZAP authenticator decides who may join),
+//! grants them the current epoch key boxed to their long-term key, and rotates the key on a
+//! timer, on demand, and when a member leaves, goes silent or is revoked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ed25519_dalek::VerifyingKey;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use zmtp::core::{AuthRequest, AuthStatus};
+use zmtp::mechanisms::{CurvePublicKey, CurveSecretKey, CurveServerConfig};
+use zmtp::zap::Authenticator;
+use zmtp::{Message, Socket, SocketOptions, SocketType};
+
+use crate::control::{seal_grant, Control, Grant};
+use crate::error::GroupError;
+use crate::wire::{EpochKey, GroupId};
+
+/// How a coordinator runs.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// The group (random by default).
+    pub group: GroupId,
+    /// The coordinator's long-term CURVE key: members connect to its public half, and grants
+    /// are boxed with it.
+    pub secret: CurveSecretKey,
+    /// Who may join: asked for every CURVE connection (ZAP) and again at every JOIN.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// The ZAP domain of those requests.
+    pub zap_domain: String,
+    /// The publishers whose signatures members accept.
+    pub publishers: Vec<VerifyingKey>,
+    /// Rotate the key this often (`None`: never on a timer).
+    pub rotate_every: Option<Duration>,
+    /// Rotate when a member leaves, goes silent or is revoked, so that it cannot read what is
+    /// sealed afterwards.
+    pub rotate_on_leave: bool,
+    /// A member not heard from for this long has left.
+    pub member_ttl: Duration,
+    /// Ask the authenticator about every member again this often (`None`: never): a member
+    /// whose certificate was removed, or whom the policy now denies, is revoked.
+    pub recheck_every: Option<Duration>,
+    /// How long after granting a new key to every member the local publisher starts sealing
+    /// with it, so that members hold it before its first message arrives.
+    pub switch_delay: Duration,
+    /// Most members at once; a JOIN past it is denied.
+    pub max_members: usize,
+}
+
+impl CoordinatorConfig {
+    /// A coordinator for a new random group, with the defaults: rotate on leave, members
+    /// silent for 10 s have left, re-check membership every 30 s, switch 100 ms after a grant,
+    /// at most 10,000 members.
+    pub fn new(secret: CurveSecretKey, authenticator: Arc<dyn Authenticator>) -> CoordinatorConfig {
+        let mut group = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut group);
+        CoordinatorConfig {
+            group: GroupId(group),
+            secret,
+            authenticator,
+            zap_domain: String::new(),
+            publishers: Vec::new(),
+            rotate_every: None,
+            rotate_on_leave: true,
+            member_ttl: Duration::from_secs(10),
+            recheck_every: Some(Duration::from_secs(30)),
+            switch_delay: Duration::from_millis(100),
+            max_members: 10_000,
+        }
+    }
+}
+
+enum Command {
+    Rotate(oneshot::Sender<u64>),
+    Revoke(CurvePublicKey, oneshot::Sender<bool>),
+    Members(oneshot::Sender<Vec<CurvePublicKey>>),
+}
+
+/// A running coordinator. Dropping it stops the service.
+#[derive(Debug)]
+pub struct Coordinator {
+    commands: mpsc::Sender<Command>,
+    keys: watch::Receiver<Option<EpochKey>>,
+    endpoint: String,
+    public: CurvePublicKey,
+    group: GroupId,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Rotate(_) => "Rotate",
+            Command::Revoke(..) => "Revoke",
+            Command::Members(_) => "Members",
+        })
+    }
+}
+
+impl Coordinator {
+    /// Binds the key service at `endpoint` (a ROUTER, CURVE server) and starts epoch 1.
+    pub async fn bind(
+        config: CoordinatorConfig,
+        endpoint: &str,
+    ) -> Result<Coordinator, GroupError> {
+        let socket = Socket::try_with_options(
+            SocketType::Router,
+            SocketOptions {
+                mechanism: Arc::new(CurveServerConfig::new(config.secret.clone())),
+                authenticator: Some(config.authenticator.clone()),
+                zap_domain: Some(config.zap_domain.clone()),
+                ..Default::default()
+            },
+        )?;
+        let endpoint = socket.bind(endpoint).await?;
+        let first = EpochKey::generate(config.group, 1);
+        let (keys_tx, keys) = watch::channel(Some(first.clone()));
+        let (commands, commands_rx) = mpsc::channel(16);
+        let public = config.secret.public_key();
+        let group = config.group;
+        let service = Service {
+            socket,
+            members: HashMap::new(),
+            revoked: HashSet::new(),
+            current: first,
+            previous: None,
+            keys: keys_tx,
+            config,
+        };
+        let task = tokio::spawn(service.run(commands_rx));
+        Ok(Coordinator {
+            commands,
+            keys,
+            endpoint,
+            public,
+            group,
+            task,
+        })
+    }
+
+    /// The endpoint members connect to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The key members connect with (the coordinator's public key).
+    pub fn public_key(&self) -> &CurvePublicKey {
+        &self.public
+    }
+
+    /// The group.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// The key a local publisher seals with (it follows rotations after the switch delay).
+    pub fn keys(&self) -> watch::Receiver<Option<EpochKey>> {
+        self.keys.clone()
+    }
+
+    /// Rotates now; returns the new epoch.
+    pub async fn rotate(&self) -> Result<u64, GroupError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Rotate(tx)).await?;
+        rx.await.map_err(|_| GroupError::Closed)
+    }
+
+    /// Revokes a member for good: it is dropped, denied any further key, and the key rotates.
+    /// Returns whether it was a member.
+    pub async fn revoke(&self, member: &CurvePublicKey) -> Result<bool, GroupError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Revoke(*member, tx)).await?;
+        rx.await.map_err(|_| GroupError::Closed)
+    }
+
+    /// The members' keys.
+    pub async fn members(&self) -> Result<Vec<CurvePublicKey>, GroupError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Members(tx)).await?;
+        rx.await.map_err(|_| GroupError::Closed)
+    }
+
+    async fn command(&self, command: Command) -> Result<(), GroupError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| GroupError::Closed)
+    }
+}
+
+#[derive(Debug)]
+struct MemberState {
+    key: CurvePublicKey,
+    address: String,
+    last_seen: Instant,
+    /// The epoch current when it joined: it may ask for no older key.
+    joined: u64,
+}
+
+struct Service {
+    socket: Socket,
+    members: HashMap<Bytes, MemberState>,
+    revoked: HashSet<[u8; 32]>,
+    current: EpochKey,
+    previous: Option<EpochKey>,
+    keys: watch::Sender<Option<EpochKey>>,
+    config: CoordinatorConfig,
+}
+
+impl Service {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_rotation = self.config.rotate_every.map(|d| Instant::now() + d);
+        let mut next_recheck = self.config.recheck_every.map(|d| Instant::now() + d);
+        loop {
+            tokio::select! {
+                message = self.socket.recv() => match message {
+                    Ok(message) => self.handle(message).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "group coordinator socket closed");
+                        return;
+                    }
+                },
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Command::Rotate(reply)) => {
+                        let epoch = self.rotate("on demand").await;
+                        let _ = reply.send(epoch);
+                    }
+                    Some(Command::Revoke(key, reply)) => {
+                        self.revoked.insert(*key.as_bytes());
+                        let before = self.members.len();
+                        self.members.retain(|_, m| m.key != key);
+                        let was = self.members.len() != before;
+                        if was {
+                            self.rotate("member revoked").await;
+                        }
+                        let _ = reply.send(was);
+                    }
+                    Some(Command::Members(reply)) => {
+                        let _ = reply.send(self.members.values().map(|m| m.key).collect());
+                    }
+                },
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let ttl = self.config.member_ttl;
+                    let before = self.members.len();
+                    self.members.retain(|_, m| now.duration_since(m.last_seen) < ttl);
+                    if self.members.len() != before && self.config.rotate_on_leave {
+                        self.rotate("member went silent").await;
+                    }
+                    if next_rotation.is_some_and(|at| now >= at) {
+                        self.rotate("timer").await;
+                        next_rotation = self.config.rotate_every.map(|d| now + d);
+                    }
+                    if next_recheck.is_some_and(|at| now >= at) {
+                        self.recheck().await;
+                        next_recheck = self.config.recheck_every.map(|d| now + d);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: Message) {
+        let parts = message.parts();
+        let Some((id, frames)) = parts.split_first() else {
+            return;
+        };
+        let control = match Control::decode(frames) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "key-service message dropped");
+                return;
+            }
+        };
+        let Some(key) = message
+            .property("User-Id")
+            .and_then(|u| CurvePublicKey::from_z85(u).ok())
+        else {
+            self.reply(
+                id,
+                Control::Denied("the member's User-Id must be its CURVE key".into()),
+            )
+            .await;
+            return;
+        };
+        let address = message
+            .property("Peer-Address")
+            .unwrap_or_default()
+            .to_owned();
+        match control {
+            Control::Join => self.join(id, key, address).await,
+            Control::Alive => {
+                if let Some(m) = self.members.get_mut(id) {
+                    m.last_seen = Instant::now();
+                } else {
+                    // Forgotten (silent too long, or re-checked away): it must join again.
+                    self.join(id, key, address).await;
+                }
+            }
+            Control::Key(epoch) => {
+                let Some(m) = self.members.get(id) else {
+                    self.reply(id, Control::Denied("not a member".into())).await;
+                    return;
+                };
+                let grantable = [Some(&self.current), self.previous.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|k| k.epoch == epoch && epoch >= m.joined)
+                    .cloned();
+                match grantable {
+                    Some(k) => {
+                        let member_key = m.key;
+                        self.grant(id, &member_key, &k).await;
+                    }
+                    None => {
+                        self.reply(id, Control::Denied(format!("epoch {epoch} not available")))
+                            .await
+                    }
+                }
+            }
+            Control::Leave => {
+                if self.members.remove(id).is_some() && self.config.rotate_on_leave {
+                    self.rotate("member left").await;
+                }
+            }
+            Control::Grant { .. } | Control::Denied(_) => {}
+        }
+    }
+
+    async fn join(&mut self, id: &Bytes, key: CurvePublicKey, address: String) {
+        if self.revoked.contains(key.as_bytes()) {
+            self.reply(id, Control::Denied("revoked".into())).await;
+            return;
+        }
+        if !self.members.contains_key(id) && self.members.len() >= self.config.max_members {
+            self.reply(id, Control::Denied("the group is full".into()))
+                .await;
+            return;
+        }
+        if !self.admitted(&key, &address).await {
+            self.members.remove(id);
+            self.reply(id, Control::Denied("not admitted".into())).await;
+            return;
+        }
+        let joined = self
+            .members
+            .get(id)
+            .map_or(self.current.epoch, |m| m.joined);
+        self.members.insert(
+            id.clone(),
+            MemberState {
+                key,
+                address,
+                last_seen: Instant::now(),
+                joined,
+            },
+        );
+        let current = self.current.clone();
+        self.grant(id, &key, &current).await;
+    }
+
+    /// Asks the authenticator, as ZAP would for a new CURVE connection.
+    async fn admitted(&self, key: &CurvePublicKey, address: &str) -> bool {
+        let request = AuthRequest {
+            domain: self.config.zap_domain.clone(),
+            address: address.to_owned(),
+            identity: Bytes::new(),
+            mechanism: zmtp::core::MechanismName::CURVE,
+            credentials: vec![Bytes::copy_from_slice(key.as_bytes())],
+        };
+        matches!(
+            self.config.authenticator.authenticate(request).await,
+            Ok(reply) if reply.status == AuthStatus::Success
+        )
+    }
+
+    async fn recheck(&mut self) {
+        let mut gone = Vec::new();
+        for (id, m) in &self.members {
+            if !self.admitted(&m.key, &m.address).await {
+                gone.push(id.clone());
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for id in &gone {
+            self.members.remove(id);
+            self.reply(id, Control::Denied("no longer admitted".into()))
+                .await;
+        }
+        self.rotate("member no longer admitted").await;
+    }
+
+    async fn rotate(&mut self, why: &str) -> u64 {
+        let next = EpochKey::generate(self.config.group, self.current.epoch + 1);
+        self.previous = Some(std::mem::replace(&mut self.current, next.clone()));
+        tracing::debug!(
+            epoch = next.epoch,
+            why,
+            members = self.members.len(),
+            "group key rotated"
+        );
+        let members: Vec<_> = self
+            .members
+            .iter()
+            .map(|(id, m)| (id.clone(), m.key))
+            .collect();
+        for (id, key) in members {
+            self.grant(&id, &key, &next).await;
+        }
+        let keys = self.keys.clone();
+        let delay = self.config.switch_delay;
+        let epoch = next.epoch;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            keys.send_if_modified(|held| {
+                if held.as_ref().is_some_and(|k| k.epoch >= next.epoch) {
+                    return false;
+                }
+                *held = Some(next);
+                true
+            });
+        });
+        epoch
+    }
+
+    async fn grant(&self, id: &Bytes, member: &CurvePublicKey, key: &EpochKey) {
+        let grant = Grant {
+            key: key.clone(),
+            publishers: self.config.publishers.clone(),
+        };
+        self.reply(id, seal_grant(&grant, member, &self.config.secret))
+            .await;
+    }
+
+    async fn reply(&self, id: &Bytes, control: Control) {
+        let mut frames = vec![id.clone()];
+        frames.extend(control.encode());
+        // A member whose pipe is full (not reading) misses this one and asks again.
+        match tokio::time::timeout(Duration::from_millis(100), self.socket.send(frames)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "key-service reply dropped"),
+            Err(_) => tracing::debug!("key-service reply dropped: the member is not reading"),
+        }
+    }
+}
