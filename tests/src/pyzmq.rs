@@ -61,12 +61,12 @@ impl Peer {
     }
 
     /// Starts any program that speaks the same protocol (the configuration as one JSON
-    /// document on stdin, JSON lines on stdout): the peers of the other stacks.
+    /// document on stdin, JSON lines on stdout): the peers of the other stacks. Its stderr is
+    /// what `command` says (inherited unless set).
     pub fn spawn_command(mut command: Command, config: &Value) -> Peer {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .expect("the interop peer starts");

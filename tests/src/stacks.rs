@@ -235,6 +235,11 @@ impl Program {
     fn spawn(&self, config: &Value) -> Peer {
         let mut command = Command::new(&self.program);
         command.args(&self.args);
+        // The peers' own diagnostics (hundreds of lines for the refusal cases) only with
+        // ZMTP_STACKS_STDERR=1; the report carries what each case needs.
+        if std::env::var_os("ZMTP_STACKS_STDERR").is_none() {
+            command.stderr(std::process::Stdio::null());
+        }
         let config = if self.pyzmq {
             to_pyzmq(config)
         } else {
@@ -472,7 +477,7 @@ fn free_endpoint() -> String {
 async fn run_ours(
     side: Side,
     bound: tokio::sync::oneshot::Sender<()>,
-    finish: tokio::sync::oneshot::Receiver<()>,
+    finish: tokio::sync::oneshot::Receiver<bool>,
 ) -> Seen {
     let socket_type: SocketType = side.socket_type.parse().expect("socket type");
     let socket = Socket::with_options(socket_type, our_options(&side.mechanism));
@@ -500,64 +505,32 @@ async fn run_ours(
         seen.error = Some(format!("bind/connect: {e}"));
         return seen;
     }
-    let timeout = Duration::from_millis(side.timeout_ms);
-    'script: for step in &side.script {
-        match step["op"].as_str().expect("op") {
-            "send" => {
-                let frames: Vec<Bytes> = step["frames"]
-                    .as_array()
-                    .expect("frames")
-                    .iter()
-                    .map(|f| Bytes::from(hex::decode(f.as_str().expect("hex")).expect("hex")))
-                    .collect();
-                match tokio::time::timeout(timeout, socket.send(frames)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        seen.error = Some(format!("send: {e}"));
-                        break 'script;
-                    }
-                    Err(_) => {
-                        seen.error = Some(format!("send blocked for {timeout:?}"));
-                        break 'script;
-                    }
+    // The script, unless the other side fails first (then waiting out our timeouts would only
+    // slow the report down).
+    let mut finish = finish;
+    let failed_first = {
+        let script = run_script(&socket, &side, &mut seen);
+        tokio::pin!(script);
+        tokio::select! {
+            () = &mut script => {
+                let _ = (&mut finish).await;
+                false
+            }
+            signal = &mut finish => {
+                if signal == Ok(true) {
+                    true
+                } else {
+                    // The other side finished well: ours goes on to its end.
+                    script.await;
+                    false
                 }
             }
-            op @ ("recv" | "echo") => {
-                let skip = step["skip"].as_str().map(|s| hex::decode(s).expect("hex"));
-                let mut count = 0;
-                while count < step["count"].as_u64().unwrap_or(1) {
-                    let message = match tokio::time::timeout(timeout, socket.recv()).await {
-                        Ok(Ok(message)) => message,
-                        Ok(Err(e)) => {
-                            seen.error = Some(format!("recv: {e}"));
-                            break 'script;
-                        }
-                        Err(_) => {
-                            seen.error = Some(format!("no message within {timeout:?}"));
-                            break 'script;
-                        }
-                    };
-                    let frames: Vec<Vec<u8>> = message.parts().iter().map(|p| p.to_vec()).collect();
-                    if skip.as_ref().is_some_and(|s| frames[0].starts_with(s)) {
-                        continue;
-                    }
-                    count += 1;
-                    if op == "echo" {
-                        if let Err(e) = socket.send(message.parts().to_vec()).await {
-                            seen.error = Some(format!("send: {e}"));
-                            break 'script;
-                        }
-                    }
-                    seen.messages.push(frames);
-                }
-            }
-            "sleep" => {
-                tokio::time::sleep(Duration::from_millis(step["ms"].as_u64().expect("ms"))).await
-            }
-            other => panic!("unknown op {other}"),
         }
+    };
+    if failed_first {
+        seen.error
+            .get_or_insert_with(|| "stopped: the other side failed first".into());
     }
-    let _ = finish.await;
     watcher.abort();
     while let Ok((at, event)) = events_rx.try_recv() {
         seen.events.push(format!(
@@ -576,6 +549,67 @@ async fn run_ours(
     }
     socket.close(Duration::from_millis(500)).await;
     seen
+}
+
+/// Runs a side's script on our socket, noting what it receives and the error that ends it.
+async fn run_script(socket: &Socket, side: &Side, seen: &mut Seen) {
+    let timeout = Duration::from_millis(side.timeout_ms);
+    for step in &side.script {
+        match step["op"].as_str().expect("op") {
+            "send" => {
+                let frames: Vec<Bytes> = step["frames"]
+                    .as_array()
+                    .expect("frames")
+                    .iter()
+                    .map(|f| Bytes::from(hex::decode(f.as_str().expect("hex")).expect("hex")))
+                    .collect();
+                match tokio::time::timeout(timeout, socket.send(frames)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        seen.error = Some(format!("send: {e}"));
+                        return;
+                    }
+                    Err(_) => {
+                        seen.error = Some(format!("send blocked for {timeout:?}"));
+                        return;
+                    }
+                }
+            }
+            op @ ("recv" | "echo") => {
+                let skip = step["skip"].as_str().map(|s| hex::decode(s).expect("hex"));
+                let mut count = 0;
+                while count < step["count"].as_u64().unwrap_or(1) {
+                    let message = match tokio::time::timeout(timeout, socket.recv()).await {
+                        Ok(Ok(message)) => message,
+                        Ok(Err(e)) => {
+                            seen.error = Some(format!("recv: {e}"));
+                            return;
+                        }
+                        Err(_) => {
+                            seen.error = Some(format!("no message within {timeout:?}"));
+                            return;
+                        }
+                    };
+                    let frames: Vec<Vec<u8>> = message.parts().iter().map(|p| p.to_vec()).collect();
+                    if skip.as_ref().is_some_and(|s| frames[0].starts_with(s)) {
+                        continue;
+                    }
+                    count += 1;
+                    if op == "echo" {
+                        if let Err(e) = socket.send(message.parts().to_vec()).await {
+                            seen.error = Some(format!("send: {e}"));
+                            return;
+                        }
+                    }
+                    seen.messages.push(frames);
+                }
+            }
+            "sleep" => {
+                tokio::time::sleep(Duration::from_millis(step["ms"].as_u64().expect("ms"))).await
+            }
+            other => panic!("unknown op {other}"),
+        }
+    }
 }
 
 /// Plays a side with a peer program; returns once it is done, failed or timed out.
@@ -630,7 +664,7 @@ async fn play(
     party: &Party,
     side: Side,
     bound: tokio::sync::oneshot::Sender<()>,
-    finish: tokio::sync::oneshot::Receiver<()>,
+    finish: tokio::sync::oneshot::Receiver<bool>,
     deadline: Duration,
 ) -> Seen {
     match party {
@@ -764,14 +798,17 @@ fn judge(case: Case, ours: &Seen, theirs: &Seen, we_are_us: bool) -> Result<(), 
             } else {
                 (theirs, ours)
             };
-            for (who, seen) in [("sender", sender), ("receiver", receiver)] {
+            // The peer's error first: ours may only say that we stopped because of it.
+            let mut sides = [("sender", sender), ("receiver", receiver)];
+            sides.sort_by_key(|(_, seen)| std::ptr::eq(*seen, ours));
+            for (who, seen) in sides {
                 if seen.error.is_some() {
                     return Err(format!(
                         "{who} ({}): {}",
-                        if std::ptr::eq(seen, ours) {
-                            "our side"
-                        } else {
-                            "peer"
+                        match (std::ptr::eq(seen, ours), we_are_us) {
+                            (true, true) => "our side",
+                            (true, false) => "libzmq in our place",
+                            (false, _) => "peer",
                         },
                         short(&seen.error)
                     ));
@@ -852,7 +889,7 @@ async fn run_case(case: Case, us: Party, peer: &Program) -> Result<(), String> {
     let (our_bound_tx, our_bound) = tokio::sync::oneshot::channel();
     let (their_bound_tx, their_bound) = tokio::sync::oneshot::channel();
     let (our_finish_tx, our_finish) = tokio::sync::oneshot::channel();
-    let (_their_finish_tx, their_finish) = tokio::sync::oneshot::channel::<()>();
+    let (_their_finish_tx, their_finish) = tokio::sync::oneshot::channel::<bool>();
     let we_bind = our_side.bind;
     let is_us = matches!(us, Party::Us);
     let them = Party::Peer(peer.clone());
@@ -864,7 +901,7 @@ async fn run_case(case: Case, us: Party, peer: &Program) -> Result<(), String> {
             });
             let _ = our_bound.await;
             let theirs = play(&them, their_side, their_bound_tx, their_finish, deadline).await;
-            let _ = our_finish_tx.send(());
+            let _ = our_finish_tx.send(theirs.error.is_some());
             (ours.await.expect("our side"), theirs)
         } else {
             let theirs = tokio::spawn(async move {
@@ -875,7 +912,7 @@ async fn run_case(case: Case, us: Party, peer: &Program) -> Result<(), String> {
                 play(&us, our_side, our_bound_tx, our_finish, deadline).await
             });
             let theirs = theirs.await.expect("their side");
-            let _ = our_finish_tx.send(());
+            let _ = our_finish_tx.send(theirs.error.is_some());
             (ours.await.expect("our side"), theirs)
         };
         (ours, theirs)
@@ -885,7 +922,14 @@ async fn run_case(case: Case, us: Party, peer: &Program) -> Result<(), String> {
             if ours.events.is_empty() {
                 e
             } else {
-                format!("{e}; our events: {}", ours.events.join(" "))
+                let shown = ours.events.len().min(6);
+                let more = ours.events.len() - shown;
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!("{e}; our events: {}{more}", ours.events[..shown].join(" "))
             }
         }),
         Err(_) => Err("the case did not finish in time".into()),
@@ -1020,7 +1064,10 @@ impl Matrix {
             cases.retain(|c| c.to_string().contains(&only));
             eprintln!("ZMTP_STACKS_CASE={only:?}: running {} cases", cases.len());
         }
-        let limit = Arc::new(Semaphore::new(4));
+        // Four cases at a time across every matrix of the process (the tests of one binary run
+        // in parallel): more would measure the machine's load rather than the stacks.
+        static LIMIT: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
+        let limit = LIMIT.get_or_init(|| Arc::new(Semaphore::new(4))).clone();
         let program = Arc::new(self.program.clone());
         let mut tasks = Vec::new();
         for case in cases {
