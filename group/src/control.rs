@@ -127,7 +127,8 @@ pub struct Grant {
     pub publishers: Vec<VerifyingKey>,
 }
 
-fn salsa_box(theirs: &CurvePublicKey, ours: &CurveSecretKey) -> SalsaBox {
+/// The box between two long-term keys (one X25519; a coordinator keeps it per member).
+pub fn grant_box(theirs: &CurvePublicKey, ours: &CurveSecretKey) -> SalsaBox {
     SalsaBox::new(
         &PublicKey::from(*theirs.as_bytes()),
         &SecretKey::from(*ours.expose()),
@@ -136,6 +137,11 @@ fn salsa_box(theirs: &CurvePublicKey, ours: &CurveSecretKey) -> SalsaBox {
 
 /// Boxes `grant` from the coordinator (`ours`) to a member (`theirs`).
 pub fn seal_grant(grant: &Grant, theirs: &CurvePublicKey, ours: &CurveSecretKey) -> Control {
+    seal_grant_with(grant, &grant_box(theirs, ours))
+}
+
+/// Boxes `grant` with a box made by [`grant_box`].
+pub fn seal_grant_with(grant: &Grant, boxer: &SalsaBox) -> Control {
     let publishers = &grant.publishers[..grant.publishers.len().min(MAX_PUBLISHERS)];
     let mut plain = Zeroizing::new(Vec::with_capacity(57 + 32 * publishers.len()));
     plain.extend_from_slice(&grant.key.group.0);
@@ -147,7 +153,7 @@ pub fn seal_grant(grant: &Grant, theirs: &CurvePublicKey, ours: &CurveSecretKey)
     }
     let mut nonce = [0u8; 24];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-    let sealed = salsa_box(theirs, ours)
+    let sealed = boxer
         .encrypt(GenericArray::from_slice(&nonce), &plain[..])
         .expect("a grant is far below the cipher's limit");
     Control::Grant {
@@ -164,7 +170,7 @@ pub fn open_grant(
     ours: &CurveSecretKey,
 ) -> Result<Grant, ControlError> {
     let plain = Zeroizing::new(
-        salsa_box(theirs, ours)
+        grant_box(theirs, ours)
             .decrypt(GenericArray::from_slice(nonce), sealed)
             .map_err(|_| ControlError::BadBox)?,
     );

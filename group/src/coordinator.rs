@@ -15,7 +15,7 @@ use zmtp::mechanisms::{CurvePublicKey, CurveSecretKey, CurveServerConfig};
 use zmtp::zap::Authenticator;
 use zmtp::{Message, Socket, SocketOptions, SocketType};
 
-use crate::control::{seal_grant, Control, Grant};
+use crate::control::{grant_box, seal_grant_with, Control, Grant};
 use crate::error::GroupError;
 use crate::wire::{EpochKey, GroupId};
 
@@ -72,6 +72,11 @@ impl CoordinatorConfig {
         }
     }
 }
+
+/// Key requests (JOIN or KEY) one connection may make at once, and how often it earns another;
+/// requests beyond are dropped, so that a member cannot make the coordinator box keys in a loop.
+const REQUEST_BURST: u32 = 5;
+const REQUEST_INTERVAL: Duration = Duration::from_millis(100);
 
 enum Command {
     Rotate(oneshot::Sender<u64>),
@@ -130,6 +135,7 @@ impl Coordinator {
         let service = Service {
             socket,
             members: HashMap::new(),
+            last_request: HashMap::new(),
             revoked: HashSet::new(),
             current: first,
             previous: None,
@@ -197,9 +203,10 @@ impl Coordinator {
     }
 }
 
-#[derive(Debug)]
 struct MemberState {
     key: CurvePublicKey,
+    /// The box to this member's key, made once (one X25519 per member, not per grant).
+    boxer: crypto_box::SalsaBox,
     address: String,
     last_seen: Instant,
     /// The epoch current when it joined: it may ask for no older key.
@@ -209,6 +216,8 @@ struct MemberState {
 struct Service {
     socket: Socket,
     members: HashMap<Bytes, MemberState>,
+    /// Each connection's key-request bucket: tokens left, and when it last refilled.
+    last_request: HashMap<Bytes, (u32, Instant)>,
     revoked: HashSet<[u8; 32]>,
     current: EpochKey,
     previous: Option<EpochKey>,
@@ -299,6 +308,10 @@ impl Service {
             .property("Peer-Address")
             .unwrap_or_default()
             .to_owned();
+        if matches!(control, Control::Join | Control::Key(_)) && !self.may_request(id) {
+            tracing::debug!("key request dropped: more than {REQUEST_BURST} at once");
+            return;
+        }
         match control {
             Control::Join => self.join(id, key, address).await,
             Control::Alive => {
@@ -321,8 +334,7 @@ impl Service {
                     .cloned();
                 match grantable {
                     Some(k) => {
-                        let member_key = m.key;
-                        self.grant(id, &member_key, &k).await;
+                        self.grant(id, &k).await;
                     }
                     None => {
                         self.reply(id, Control::Denied(format!("epoch {epoch} not available")))
@@ -337,6 +349,32 @@ impl Service {
             }
             Control::Grant { .. } | Control::Denied(_) => {}
         }
+    }
+
+    /// A token bucket per connection: a burst of `REQUEST_BURST` key requests, then one per
+    /// `REQUEST_INTERVAL`.
+    fn may_request(&mut self, id: &Bytes) -> bool {
+        let now = Instant::now();
+        if self.last_request.len() > self.config.max_members.saturating_mul(2) {
+            // Connections idle long enough to have a full bucket again need no entry.
+            let full = REQUEST_INTERVAL * REQUEST_BURST;
+            self.last_request
+                .retain(|_, (_, at)| now.duration_since(*at) < full);
+        }
+        let (tokens, at) = self
+            .last_request
+            .entry(id.clone())
+            .or_insert((REQUEST_BURST, now));
+        let refilled = (now.duration_since(*at).as_millis() / REQUEST_INTERVAL.as_millis()) as u32;
+        if refilled > 0 {
+            *tokens = (*tokens + refilled).min(REQUEST_BURST);
+            *at = now;
+        }
+        if *tokens == 0 {
+            return false;
+        }
+        *tokens -= 1;
+        true
     }
 
     async fn join(&mut self, id: &Bytes, key: CurvePublicKey, address: String) {
@@ -362,13 +400,14 @@ impl Service {
             id.clone(),
             MemberState {
                 key,
+                boxer: grant_box(&key, &self.config.secret),
                 address,
                 last_seen: Instant::now(),
                 joined,
             },
         );
         let current = self.current.clone();
-        self.grant(id, &key, &current).await;
+        self.grant(id, &current).await;
     }
 
     /// Asks the authenticator, as ZAP would for a new CURVE connection.
@@ -413,13 +452,9 @@ impl Service {
             members = self.members.len(),
             "group key rotated"
         );
-        let members: Vec<_> = self
-            .members
-            .iter()
-            .map(|(id, m)| (id.clone(), m.key))
-            .collect();
-        for (id, key) in members {
-            self.grant(&id, &key, &next).await;
+        let members: Vec<_> = self.members.keys().cloned().collect();
+        for id in members {
+            self.grant(&id, &next).await;
         }
         let keys = self.keys.clone();
         let delay = self.config.switch_delay;
@@ -437,13 +472,16 @@ impl Service {
         epoch
     }
 
-    async fn grant(&self, id: &Bytes, member: &CurvePublicKey, key: &EpochKey) {
+    /// Grants `key` to the member at `id` (nothing if it is no longer a member).
+    async fn grant(&self, id: &Bytes, key: &EpochKey) {
+        let Some(member) = self.members.get(id) else {
+            return;
+        };
         let grant = Grant {
             key: key.clone(),
             publishers: self.config.publishers.clone(),
         };
-        self.reply(id, seal_grant(&grant, member, &self.config.secret))
-            .await;
+        self.reply(id, seal_grant_with(&grant, &member.boxer)).await;
     }
 
     async fn reply(&self, id: &Bytes, control: Control) {

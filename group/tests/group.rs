@@ -464,3 +464,37 @@ async fn the_key_rotates_on_a_timer() {
         .unwrap();
     assert!(opened.sealed.unwrap().epoch >= 3);
 }
+
+#[tokio::test]
+async fn a_member_asking_in_a_loop_is_throttled() {
+    use zmtp::mechanisms::CurveClientConfig;
+    use zmtp::SocketOptions;
+    use zmtp_group::control::Control;
+    let g = group(1, |_| {}).await;
+    let pair = &g.admitted[0];
+    let raw = Socket::with_options(
+        SocketType::Dealer,
+        SocketOptions {
+            mechanism: Arc::new(CurveClientConfig::new(
+                pair.secret.clone(),
+                *g.coordinator.public_key(),
+            )),
+            ..Default::default()
+        },
+    );
+    raw.connect(g.coordinator.endpoint()).await.unwrap();
+    raw.wait_for_peers(1, WAIT).await.unwrap();
+    for _ in 0..200 {
+        raw.send(Control::Join.encode()).await.unwrap();
+    }
+    let mut grants = 0;
+    while let Ok(Ok(message)) = tokio::time::timeout(Duration::from_millis(500), raw.recv()).await {
+        if matches!(Control::decode(message.parts()), Ok(Control::Grant { .. })) {
+            grants += 1;
+        }
+    }
+    assert!(
+        (5..=10).contains(&grants),
+        "200 JOINs at once were answered by {grants} grants"
+    );
+}
