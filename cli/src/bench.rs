@@ -19,9 +19,16 @@ use crate::common::Failure;
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     cargo run --release -p zmtp-cli --features libzmq -- bench\n  \
-    zmtp bench --quick --json\n\n\
+    zmtp bench --quick --json\n  \
+    zmtp bench --fanout --quick\n\n\
     Cases: PUSH/PULL throughput at 64 B, 1 KiB, 64 KiB, 1 MiB; REQ/REP round trip (64 B); CURVE \
-    handshakes per second; each with NULL and CURVE. Ratios are ours/libzmq.")]
+    handshakes per second; each with NULL and CURVE. Ratios are ours/libzmq.\n\n\
+    --fanout instead publishes 64 B messages to 1, 10 and 100 subscribers, all in one other \
+    process (CURVE 500000, 150000 and 15000 messages, group keys 20000, 5000 and 1000; a fifth \
+    with --quick), and reports the publisher process's CPU time (user+system) per message, the \
+    wall time and the fraction delivered, for a CURVE server PUB and for a NULL PUB with group \
+    keys (signed; its coordinator in the same process). The idle column is what the process \
+    spends per second before publishing, keeping its connections (and coordinator) alive.")]
 pub struct BenchArgs {
     /// Runs per implementation and case (medians are reported).
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -43,9 +50,16 @@ pub struct BenchArgs {
     /// then runs on a current-thread runtime in each process.
     #[arg(long)]
     pub processes: bool,
-    /// Run only the cases whose name (e.g. "PUSH/PULL 64 B NULL") contains this text.
+    /// Run only the cases whose name (e.g. "PUSH/PULL 64 B NULL", or with --fanout
+    /// "fan-out group 100") contains this text.
     #[arg(long, value_name = "TEXT")]
     pub only: Option<String>,
+    /// Run only the fan-out cases: one PUB's CPU time per message for 1, 10 and 100
+    /// subscribers (in another process), CURVE (encrypted once per connection) against group
+    /// keys (sealed and signed once for all). No libzmq involved; --runs, --bytes, --runtime
+    /// and --processes do not apply.
+    #[arg(long, conflicts_with_all = ["processes", "runs", "bytes", "runtime"])]
+    pub fanout: bool,
 }
 
 /// How our side's runtime is laid out.
@@ -411,6 +425,9 @@ mod reference {
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), Failure> {
+    if args.fanout {
+        return crate::fanout::run(args.quick, args.json, args.only.as_deref()).await;
+    }
     let plan = if args.quick {
         Plan {
             runs: 1,

@@ -1,6 +1,6 @@
 //! `zmtp keygen`: CURVE keypairs in Z85, optionally written as certificate files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use zmtp::mechanisms::CurveSecretKey;
@@ -23,7 +23,11 @@ pub enum Format {
     zmtp keygen --json\n  \
     mkdir -p certs && zmtp keygen --cert certs/gateway --meta name=gateway-1\n  \
     zmtp keygen --cert client --cert-format pyzmq\n  \
-    zmtp keygen --public-from 'D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs'")]
+    zmtp keygen --public-from 'D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs'\n  \
+    zmtp keygen --ed25519 --cert signer\n\n\
+    --ed25519 makes a group publisher's signing keypair (hex) instead: with --cert NAME, NAME \
+    holds the verifying key (for zmtp coordinator --publisher) and NAME_secret the signing key \
+    (for zmtp send --group --signing-key).")]
 pub struct KeygenArgs {
     /// Print {"public": "...", "secret": "..."} (and the files written).
     #[arg(long)]
@@ -48,6 +52,85 @@ pub struct KeygenArgs {
     /// it to the connections of this key.
     #[arg(long, value_name = "NAME=VALUE", requires = "cert")]
     pub meta: Vec<String>,
+    /// An Ed25519 keypair for a group publisher (hex) instead of a CURVE one.
+    #[arg(long, conflicts_with_all = ["public_from", "meta"])]
+    pub ed25519: bool,
+}
+
+fn cert_format(format: Format) -> CertFormat {
+    match format {
+        Format::Czmq => CertFormat::Czmq,
+        Format::Pyzmq => CertFormat::Pyzmq,
+    }
+}
+
+/// The files `--cert` would write: their directory must exist, and neither file may.
+fn check_targets(base: &Path, format: CertFormat) -> Result<(), Failure> {
+    // The directory is not created: a mistyped path should not grow a tree of secrets.
+    if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Failure::usage(format!(
+                "--cert: directory {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    // Refuse to overwrite: a lost secret certificate cannot be recovered.
+    for path in [format.public_path(base), format.secret_path(base)] {
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(Failure::usage(format!(
+                "--cert: {} exists; not overwriting it",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `--ed25519`: a publisher's signing keypair, printed in hex and optionally written.
+fn ed25519(args: &KeygenArgs) -> Result<(), Failure> {
+    let key = zmtp_group::SigningKey::generate(&mut rand_core::OsRng);
+    let public = hex::encode(key.verifying_key().as_bytes());
+    let secret = zeroize::Zeroizing::new(hex::encode(key.as_bytes()));
+    let files = match &args.cert {
+        Some(base) => {
+            let format = cert_format(args.cert_format);
+            check_targets(base, format)?;
+            let (p, s) = (format.public_path(base), format.secret_path(base));
+            let write = |path: &Path, secret: bool| {
+                crate::group::write_key_file(
+                    path,
+                    &crate::group::key_file_text(&key, secret),
+                    secret,
+                )
+                .map_err(|e| Failure::usage(format!("--cert: {}: {e}", path.display())))
+            };
+            write(&p, false)?;
+            write(&s, true)?;
+            Some((p, s))
+        }
+        None => None,
+    };
+    print_pair(args.json, &public, &secret, files.as_ref());
+    Ok(())
+}
+
+fn print_pair(json: bool, public: &str, secret: &str, files: Option<&(PathBuf, PathBuf)>) {
+    if json {
+        let mut out = serde_json::json!({ "public": public, "secret": secret });
+        if let Some((p, s)) = files {
+            out["public_file"] = serde_json::json!(p.display().to_string());
+            out["secret_file"] = serde_json::json!(s.display().to_string());
+        }
+        println!("{out}");
+    } else {
+        println!("public: {public}");
+        println!("secret: {secret}");
+        if let Some((p, s)) = files {
+            println!("public certificate: {}", p.display());
+            println!("secret certificate: {}", s.display());
+        }
+    }
 }
 
 pub fn run(args: KeygenArgs) -> Result<(), Failure> {
@@ -60,6 +143,9 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    if args.ed25519 {
+        return ed25519(&args);
+    }
     let mut cert = Certificate::generate().map_err(|e| Failure::other(e.to_string()))?;
     for entry in &args.meta {
         let (name, value) = entry
@@ -69,28 +155,8 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
     }
     let files = match &args.cert {
         Some(base) => {
-            let format = match args.cert_format {
-                Format::Czmq => CertFormat::Czmq,
-                Format::Pyzmq => CertFormat::Pyzmq,
-            };
-            // The directory is not created: a mistyped path should not grow a tree of secrets.
-            if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.is_dir() {
-                    return Err(Failure::usage(format!(
-                        "--cert: directory {} does not exist",
-                        dir.display()
-                    )));
-                }
-            }
-            // Refuse to overwrite: a lost secret certificate cannot be recovered.
-            for path in [format.public_path(base), format.secret_path(base)] {
-                if std::fs::symlink_metadata(&path).is_ok() {
-                    return Err(Failure::usage(format!(
-                        "--cert: {} exists; not overwriting it",
-                        path.display()
-                    )));
-                }
-            }
+            let format = cert_format(args.cert_format);
+            check_targets(base, format)?;
             let (public, secret) = cert
                 .save(base, format)
                 .map_err(|e| Failure::usage(format!("--cert: {e}")))?;
@@ -104,20 +170,6 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
         .as_ref()
         .map(|s| s.to_z85())
         .ok_or_else(|| Failure::other("generated certificate without a secret key"))?;
-    if args.json {
-        let mut out = serde_json::json!({ "public": public, "secret": secret.as_str() });
-        if let Some((p, s)) = &files {
-            out["public_file"] = serde_json::json!(p.display().to_string());
-            out["secret_file"] = serde_json::json!(s.display().to_string());
-        }
-        println!("{out}");
-    } else {
-        println!("public: {public}");
-        println!("secret: {}", secret.as_str());
-        if let Some((p, s)) = &files {
-            println!("public certificate: {}", p.display());
-            println!("secret certificate: {}", s.display());
-        }
-    }
+    print_pair(args.json, &public, secret.as_str(), files.as_ref());
     Ok(())
 }

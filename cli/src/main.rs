@@ -6,6 +6,8 @@ mod bench;
 mod bench_peer;
 mod common;
 mod demo;
+mod fanout;
+mod group;
 mod keygen;
 mod security;
 mod sendrecv;
@@ -30,7 +32,7 @@ struct Cli {
 enum Command {
     /// Run a CURVE server with ZAP and a client in one process, and show what happens.
     Demo(demo::DemoArgs),
-    /// Generate a CURVE keypair (Z85), or derive a public key.
+    /// Generate a CURVE keypair (Z85) or a publisher's Ed25519 keypair, or derive a public key.
     Keygen(keygen::KeygenArgs),
     /// Z85 (RFC 32) encode or decode, stdin to stdout.
     Z85(z85cmd::Z85Args),
@@ -39,10 +41,16 @@ enum Command {
     /// One side of a `zmtp bench --processes` case (started by `zmtp bench` itself).
     #[command(hide = true)]
     BenchPeer(bench_peer::PeerArgs),
+    /// The subscribers of a `zmtp bench --fanout` case (started by `zmtp bench` itself).
+    #[command(hide = true)]
+    BenchFanoutPeer(fanout::FanoutPeerArgs),
     /// Send messages (frames as arguments, or one message per stdin line).
     Send(sendrecv::SendArgs),
     /// Receive and print messages.
     Recv(sendrecv::RecvArgs),
+    /// Run a group-key coordinator: members join over CURVE and get the keys that `send
+    /// --group` seals with and `recv --group` opens with.
+    Coordinator(group::CoordinatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +59,12 @@ fn main() -> ExitCode {
     let cli = match cli.command {
         Command::BenchPeer(args) => {
             return match bench_peer::peer(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(f) => f.exit(),
+            }
+        }
+        Command::BenchFanoutPeer(args) => {
+            return match fanout::peer(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(f) => f.exit(),
             }
@@ -69,11 +83,14 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::BenchPeer(_) => Err(common::Failure::other("bench-peer runs on its own")),
+            Command::BenchPeer(_) | Command::BenchFanoutPeer(_) => {
+                Err(common::Failure::other("benchmark peers run on their own"))
+            }
             Command::Keygen(args) => keygen::run(args),
             Command::Z85(args) => z85cmd::run(args),
             Command::Send(args) => sendrecv::send(args).await,
             Command::Recv(args) => sendrecv::recv(args).await,
+            Command::Coordinator(args) => group::coordinator(args).await,
         }
     });
     match result {

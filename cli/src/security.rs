@@ -140,7 +140,7 @@ fn from_env(name: &str) -> Result<Option<SecretText>, Failure> {
 }
 
 /// The secret key in ZMTP_CURVE_SECRETKEY, if set.
-fn secret_from_env() -> Result<Option<CurveSecretKey>, Failure> {
+pub(crate) fn secret_from_env() -> Result<Option<CurveSecretKey>, Failure> {
     from_env(SECRET_KEY_ENV)?
         .map(|text| {
             CurveSecretKey::from_z85(text.expose().trim())
