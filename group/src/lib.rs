@@ -35,3 +35,9 @@ pub use keyring::{Keyring, Opened, ReceiverConfig, SealInfo, Sealer};
 pub use member::{Member, MemberConfig};
 pub use pubsub::{GroupPublisher, GroupSubscriber};
 pub use wire::{EpochKey, GroupId, Limits};
+
+/// A fresh random Ed25519 signing key for a publisher (its verifying key goes in the
+/// coordinator's [`CoordinatorConfig::publishers`]).
+pub fn generate_signing_key() -> SigningKey {
+    SigningKey::generate(&mut rand_core::OsRng)
+}

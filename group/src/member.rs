@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use zmtp::mechanisms::{CurveClientConfig, CurvePublicKey, CurveSecretKey};
 use zmtp::{Socket, SocketOptions, SocketType};
 
@@ -57,12 +57,16 @@ pub struct Member {
     pub(crate) changed: watch::Receiver<u64>,
     keys: watch::Receiver<Option<EpochKey>>,
     requests: mpsc::Sender<u64>,
+    leave: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        self.task.abort();
+        // The task says LEAVE (so the coordinator can rotate at once) and closes.
+        if let Some(leave) = self.leave.take() {
+            let _ = leave.send(());
+        }
     }
 }
 
@@ -88,6 +92,7 @@ impl Member {
         let (changed_tx, changed) = watch::channel(0u64);
         let (keys_tx, keys) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
+        let (leave, leave_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             socket,
             config,
@@ -95,12 +100,14 @@ impl Member {
             changed_tx,
             keys_tx,
             requests_rx,
+            leave_rx,
         ));
         Ok(Member {
             shared,
             changed,
             keys,
             requests,
+            leave: Some(leave),
             task,
         })
     }
@@ -139,7 +146,8 @@ impl Member {
         self.keys.clone()
     }
 
-    /// Stops talking to the coordinator (the connection closes; keys held so far stay).
+    /// Stops talking to the coordinator without a word, as a crashed member would (the
+    /// connection closes; keys held so far stay). Dropping the member says LEAVE instead.
     pub fn stop(&self) {
         self.task.abort();
     }
@@ -157,6 +165,7 @@ async fn run(
     changed: watch::Sender<u64>,
     keys: watch::Sender<Option<EpochKey>>,
     mut requests: mpsc::Receiver<u64>,
+    mut leave: oneshot::Receiver<()>,
 ) {
     let send = |control: Control| {
         let socket = &socket;
@@ -204,7 +213,8 @@ async fn run(
                 changed.send_modify(|n| *n += 1);
             }
             epoch = requests.recv() => {
-                let Some(epoch) = epoch else { return };
+                // The member was dropped (its request sender with it): leave.
+                let Some(epoch) = epoch else { break };
                 send(Control::Key(epoch)).await;
             }
             _ = alive.tick() => send(Control::Alive).await,
@@ -218,6 +228,10 @@ async fn run(
                     shared.keyring.lock().expect("lock").retire_below(epoch);
                 }
             }
+            _ = &mut leave => break,
         }
     }
+    send(Control::Leave).await;
+    drop(send);
+    socket.close(Duration::from_millis(500)).await;
 }

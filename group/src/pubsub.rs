@@ -44,6 +44,16 @@ impl GroupPublisher {
         &self.socket
     }
 
+    /// The socket back, the sealing state dropped.
+    pub fn into_socket(self) -> Socket {
+        self.socket
+    }
+
+    /// Closes the socket, waiting up to `linger` for what is queued to go out.
+    pub async fn close(self, linger: Duration) {
+        self.socket.close(linger).await;
+    }
+
     /// The epoch the next message is sealed with, if a key has arrived.
     pub fn epoch(&self) -> Option<u64> {
         let mut state = self.state.lock().expect("lock");

@@ -498,3 +498,19 @@ async fn a_member_asking_in_a_loop_is_throttled() {
         "200 JOINs at once were answered by {grants} grants"
     );
 }
+
+#[tokio::test]
+async fn a_member_that_is_dropped_says_leave_and_the_key_rotates_at_once() {
+    // A TTL far longer than the test: only LEAVE can make the coordinator rotate in time.
+    let g = group(2, |c| c.member_ttl = Duration::from_secs(600)).await;
+    let stays = g.subscriber(&g.admitted[0]).await;
+    let leaves = g.member(&g.admitted[1]).await;
+    leaves.wait_for_key(WAIT).await.unwrap();
+    drop(leaves);
+    tokio::time::timeout(Duration::from_secs(3), g.until_epoch(2))
+        .await
+        .expect("rotated on LEAVE");
+    g.publish("after").await;
+    assert_eq!(recv_text(&stays).await.unwrap(), "after");
+    assert_eq!(g.coordinator.members().await.unwrap().len(), 1);
+}
