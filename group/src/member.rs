@@ -232,6 +232,5 @@ async fn run(
         }
     }
     send(Control::Leave).await;
-    drop(send);
     socket.close(Duration::from_millis(500)).await;
 }
