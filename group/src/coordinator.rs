@@ -36,7 +36,8 @@ pub struct CoordinatorConfig {
     /// Rotate the key this often (`None`: never on a timer).
     pub rotate_every: Option<Duration>,
     /// Rotate when a member leaves, goes silent or is revoked, so that it cannot read what is
-    /// sealed afterwards.
+    /// sealed afterwards. Departures within one quarter second share one rotation; a revocation
+    /// rotates at once.
     pub rotate_on_leave: bool,
     /// A member not heard from for this long has left.
     pub member_ttl: Duration,
@@ -136,6 +137,7 @@ impl Coordinator {
             socket,
             members: HashMap::new(),
             last_request: HashMap::new(),
+            departed: false,
             revoked: HashSet::new(),
             current: first,
             previous: None,
@@ -218,6 +220,8 @@ struct Service {
     members: HashMap<Bytes, MemberState>,
     /// Each connection's key-request bucket: tokens left, and when it last refilled.
     last_request: HashMap<Bytes, (u32, Instant)>,
+    /// A member left or went silent since the last tick: rotate at the tick.
+    departed: bool,
     revoked: HashSet<[u8; 32]>,
     current: EpochKey,
     previous: Option<EpochKey>,
@@ -266,7 +270,13 @@ impl Service {
                     let before = self.members.len();
                     self.members.retain(|_, m| now.duration_since(m.last_seen) < ttl);
                     if self.members.len() != before && self.config.rotate_on_leave {
-                        self.rotate("member went silent").await;
+                        self.departed = true;
+                    }
+                    // Every departure since the last tick is covered by one rotation, so that a
+                    // crowd leaving together does not turn the epochs over faster than members
+                    // can drain what is in flight.
+                    if std::mem::take(&mut self.departed) {
+                        self.rotate("members left").await;
                     }
                     if next_rotation.is_some_and(|at| now >= at) {
                         self.rotate("timer").await;
@@ -344,7 +354,7 @@ impl Service {
             }
             Control::Leave => {
                 if self.members.remove(id).is_some() && self.config.rotate_on_leave {
-                    self.rotate("member left").await;
+                    self.departed = true;
                 }
             }
             Control::Grant { .. } | Control::Denied(_) => {}

@@ -514,3 +514,25 @@ async fn a_member_that_is_dropped_says_leave_and_the_key_rotates_at_once() {
     assert_eq!(recv_text(&stays).await.unwrap(), "after");
     assert_eq!(g.coordinator.members().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_crowd_leaving_together_costs_one_rotation() {
+    let g = group(21, |_| {}).await;
+    let stays = g.subscriber(&g.admitted[0]).await;
+    let mut crowd = Vec::new();
+    for pair in &g.admitted[1..] {
+        let m = g.member(pair).await;
+        m.wait_for_key(WAIT).await.unwrap();
+        crowd.push(m);
+    }
+    drop(crowd);
+    g.until_epoch(2).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        g.publisher.epoch().unwrap() <= 3,
+        "20 departures turned the key over {} times",
+        g.publisher.epoch().unwrap() - 1
+    );
+    g.publish("after").await;
+    assert_eq!(recv_text(&stays).await.unwrap(), "after");
+}
