@@ -152,7 +152,7 @@ impl Outcome {
 struct Peer {
     child: Child,
     stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<String>,
+    lines: mpsc::Receiver<String>,
 }
 
 impl Peer {
@@ -186,10 +186,11 @@ impl Peer {
             .map_err(io_fail("start bench-fanout-peer"))?;
         let mut stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
-        let (tx, lines) = mpsc::unbounded_channel();
+        // A few lines per case; the reader waits while the parent is behind.
+        let (tx, lines) = mpsc::channel(16);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
+                if tx.blocking_send(line).is_err() {
                     break;
                 }
             }
@@ -593,7 +594,7 @@ pub fn peer(args: FanoutPeerArgs) -> Result<(), Failure> {
             ready.push(r.map_err(|e| Failure::other(e.to_string()))??);
         }
         // The parent's `end`, read on a thread of its own.
-        let (end_tx, mut end) = mpsc::unbounded_channel();
+        let (end_tx, mut end) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
             let mut line = String::new();
             let _ = std::io::stdin().lock().read_line(&mut line);
@@ -612,7 +613,7 @@ pub fn peer(args: FanoutPeerArgs) -> Result<(), Failure> {
         loop {
             tokio::select! {
                 done = counting.join_next() => if done.is_none() { break },
-                _ = end.recv(), if !ended => ended = true,
+                _ = &mut end, if !ended => ended = true,
                 _ = tick.tick() => {
                     // Once the publisher is done, a quiet half second means nothing more comes.
                     let idle = t0.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use zmtp::mechanisms::{CurveClientConfig, CurvePublicKey, CurveSecretKey};
 use zmtp::{Socket, SocketOptions, SocketType};
 
@@ -57,17 +57,7 @@ pub struct Member {
     pub(crate) changed: watch::Receiver<u64>,
     keys: watch::Receiver<Option<EpochKey>>,
     requests: mpsc::Sender<u64>,
-    leave: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        // The task says LEAVE (so the coordinator can rotate at once) and closes.
-        if let Some(leave) = self.leave.take() {
-            let _ = leave.send(());
-        }
-    }
 }
 
 impl Member {
@@ -92,7 +82,6 @@ impl Member {
         let (changed_tx, changed) = watch::channel(0u64);
         let (keys_tx, keys) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
-        let (leave, leave_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             socket,
             config,
@@ -100,14 +89,12 @@ impl Member {
             changed_tx,
             keys_tx,
             requests_rx,
-            leave_rx,
         ));
         Ok(Member {
             shared,
             changed,
             keys,
             requests,
-            leave: Some(leave),
             task,
         })
     }
@@ -165,7 +152,6 @@ async fn run(
     changed: watch::Sender<u64>,
     keys: watch::Sender<Option<EpochKey>>,
     mut requests: mpsc::Receiver<u64>,
-    mut leave: oneshot::Receiver<()>,
 ) {
     let send = |control: Control| {
         let socket = &socket;
@@ -213,7 +199,8 @@ async fn run(
                 changed.send_modify(|n| *n += 1);
             }
             epoch = requests.recv() => {
-                // The member was dropped (its request sender with it): leave.
+                // The member was dropped (its request sender with it): say LEAVE, so that the
+                // coordinator can rotate at once, and close.
                 let Some(epoch) = epoch else { break };
                 send(Control::Key(epoch)).await;
             }
@@ -228,7 +215,6 @@ async fn run(
                     shared.keyring.lock().expect("lock").retire_below(epoch);
                 }
             }
-            _ = &mut leave => break,
         }
     }
     send(Control::Leave).await;
