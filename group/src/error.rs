@@ -128,6 +128,17 @@ pub enum GroupError {
     /// A message could not be sealed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// Connected to the coordinator, but no CURVE handshake completed in time. A coordinator
+    /// silently drops a HELLO it cannot open, so this is what a wrong coordinator key looks
+    /// like (or an endpoint that is not a coordinator at all).
+    #[error(
+        "connected to the coordinator, but no CURVE handshake completed within {waited:?} \
+         (is the coordinator's public key the right one?)"
+    )]
+    HandshakeIncomplete {
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
     /// The coordinator refused a key.
     #[error("the coordinator denied the key: {0}")]
     Denied(String),

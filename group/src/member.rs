@@ -1,13 +1,14 @@
 //! A member's side of the key service: connects to the coordinator over CURVE, joins, keeps its
 //! keyring current as grants arrive, says it is alive, and asks for an epoch it missed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use zmtp::core::ProtocolError;
 use zmtp::mechanisms::{CurveClientConfig, CurvePublicKey, CurveSecretKey};
-use zmtp::{Socket, SocketOptions, SocketType};
+use zmtp::{MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType};
 
 use crate::control::{open_grant, Control};
 use crate::error::GroupError;
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) denials: AtomicU64,
     /// The last DENIED reason.
     pub(crate) last_denial: Mutex<Option<String>>,
+    /// Reached the coordinator over TCP, and no handshake with it completed since.
+    pub(crate) handshaking: AtomicBool,
 }
 
 /// A running member. Dropping it leaves the group (best effort) and stops its task.
@@ -73,17 +76,23 @@ impl Member {
                 ..Default::default()
             },
         )?;
+        // Refusals happen in the CURVE handshake, before any DENIED could be sent: the socket's
+        // monitor is how the member learns that the coordinator's authenticator said no, or
+        // that the coordinator's key is not the one configured.
+        let monitor = socket.monitor(16);
         socket.connect(endpoint).await?;
         let shared = Arc::new(Shared {
             keyring: Mutex::new(Keyring::unbound(config.receiver.clone())),
             denials: AtomicU64::new(0),
             last_denial: Mutex::new(None),
+            handshaking: AtomicBool::new(false),
         });
         let (changed_tx, changed) = watch::channel(0u64);
         let (keys_tx, keys) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
         let task = tokio::spawn(run(
             socket,
+            monitor,
             config,
             shared.clone(),
             changed_tx,
@@ -99,7 +108,10 @@ impl Member {
         })
     }
 
-    /// Waits until the first key arrives (or the coordinator denies us).
+    /// Waits until the first key arrives. [`GroupError::Denied`] as soon as the coordinator
+    /// refuses: a DENIED from its key service, its authenticator refusing our key in the CURVE
+    /// handshake, or a coordinator whose key is not [`MemberConfig::coordinator`].
+    /// [`GroupError::KeyTimeout`] when nothing was heard (the coordinator unreachable, say).
     pub async fn wait_for_key(&self, timeout: Duration) -> Result<u64, GroupError> {
         let mut changed = self.changed.clone();
         let wait = async {
@@ -115,12 +127,16 @@ impl Member {
                 }
             }
         };
-        tokio::time::timeout(timeout, wait)
-            .await
-            .unwrap_or(Err(GroupError::KeyTimeout {
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(result) => result,
+            Err(_) if self.shared.handshaking.load(Ordering::SeqCst) => {
+                Err(GroupError::HandshakeIncomplete { waited: timeout })
+            }
+            Err(_) => Err(GroupError::KeyTimeout {
                 epoch: 0,
                 waited: timeout,
-            }))
+            }),
+        }
     }
 
     /// The newest epoch held.
@@ -147,6 +163,7 @@ impl Member {
 
 async fn run(
     socket: Socket,
+    mut monitor: mpsc::Receiver<SocketEvent>,
     config: MemberConfig,
     shared: Arc<Shared>,
     changed: watch::Sender<u64>,
@@ -198,6 +215,20 @@ async fn run(
                 }
                 changed.send_modify(|n| *n += 1);
             }
+            Some(event) = monitor.recv() => {
+                match event.event {
+                    MonitorEvent::Connected => shared.handshaking.store(true, Ordering::SeqCst),
+                    MonitorEvent::HandshakeSucceeded => {
+                        shared.handshaking.store(false, Ordering::SeqCst)
+                    }
+                    _ => {}
+                }
+                let Some(reason) = handshake_refusal(&event) else { continue };
+                tracing::debug!(%reason, "group key service refused the connection");
+                *shared.last_denial.lock().expect("lock") = Some(reason);
+                shared.denials.fetch_add(1, Ordering::SeqCst);
+                changed.send_modify(|n| *n += 1);
+            }
             epoch = requests.recv() => {
                 // The member was dropped (its request sender with it): say LEAVE, so that the
                 // coordinator can rotate at once, and close.
@@ -219,4 +250,22 @@ async fn run(
     }
     send(Control::Leave).await;
     socket.close(Duration::from_millis(500)).await;
+}
+
+/// What a failed handshake with the coordinator says about membership, if anything: a ZAP
+/// refusal (the authenticator's status) or a coordinator whose key is not the configured one. A
+/// dropped connection or a timeout says nothing, and the member keeps trying.
+fn handshake_refusal(event: &SocketEvent) -> Option<String> {
+    match event.event {
+        MonitorEvent::HandshakeFailedAuth => Some(format!(
+            "the coordinator's authenticator refused this member (ZAP status {})",
+            event.value
+        )),
+        MonitorEvent::HandshakeFailedProtocol
+            if event.value == ProtocolError::Cryptographic.code() =>
+        {
+            Some("the coordinator's CURVE key is not the one configured".into())
+        }
+        _ => None,
+    }
 }

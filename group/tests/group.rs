@@ -141,8 +141,12 @@ async fn a_subscriber_that_fails_zap_never_gets_a_key() {
     let g = group(1, |_| {}).await;
     let stranger = CurveKeyPair::generate().unwrap();
     let member = g.member(&stranger).await;
-    let got = member.wait_for_key(Duration::from_millis(1500)).await;
-    assert!(matches!(got, Err(GroupError::KeyTimeout { .. })), "{got:?}");
+    // The refusal is in the CURVE handshake (ZAP said 400), and it is reported as one, at once.
+    let got = member.wait_for_key(WAIT).await;
+    assert!(
+        matches!(&got, Err(GroupError::Denied(reason)) if reason.contains("ZAP status 400")),
+        "{got:?}"
+    );
     assert_eq!(member.current_epoch(), None);
     assert!(g.coordinator.members().await.unwrap().is_empty());
     // Listening anyway, it reads nothing.
@@ -156,6 +160,33 @@ async fn a_subscriber_that_fails_zap_never_gets_a_key() {
         ),
         "{r:?}"
     );
+}
+
+#[tokio::test]
+async fn a_wrong_coordinator_key_is_an_incomplete_handshake_and_an_absent_coordinator_a_timeout() {
+    let g = group(1, |_| {}).await;
+    let impostor = CurveKeyPair::generate().unwrap();
+    let config = MemberConfig::new(g.admitted[0].secret.clone(), impostor.public);
+    let member = Member::connect(g.coordinator.endpoint(), config)
+        .await
+        .unwrap();
+    // A coordinator drops a HELLO it cannot open without a word (it must not answer strangers),
+    // so the member can only say that it connected and no handshake completed.
+    let got = member.wait_for_key(Duration::from_millis(1500)).await;
+    assert!(
+        matches!(got, Err(GroupError::HandshakeIncomplete { .. })),
+        "{got:?}"
+    );
+    assert_eq!(member.current_epoch(), None);
+
+    // Nobody listening: nothing is heard, so it is a timeout and not a refusal.
+    let vacant = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", vacant.local_addr().unwrap());
+    drop(vacant);
+    let config = MemberConfig::new(g.admitted[0].secret.clone(), *g.coordinator.public_key());
+    let member = Member::connect(&endpoint, config).await.unwrap();
+    let got = member.wait_for_key(Duration::from_millis(800)).await;
+    assert!(matches!(got, Err(GroupError::KeyTimeout { .. })), "{got:?}");
 }
 
 #[tokio::test]
