@@ -49,12 +49,18 @@ pub struct CoordinatorConfig {
     pub switch_delay: Duration,
     /// Most members at once; a JOIN past it is denied.
     pub max_members: usize,
+    /// Most questions to the authenticator in flight at once (JOINs and re-checks). Each runs
+    /// in a task of its own, so a slow authenticator delays only those it is asked about; a
+    /// JOIN arriving when all are taken is dropped, and the member's next ALIVE asks again.
+    pub max_pending_auth: usize,
+    /// How long the authenticator may take over one question; past it, the answer is no.
+    pub auth_timeout: Duration,
 }
 
 impl CoordinatorConfig {
     /// A coordinator for a new random group, with the defaults: rotate on leave, members
     /// silent for 10 s have left, re-check membership every 30 s, switch 100 ms after a grant,
-    /// at most 10,000 members.
+    /// at most 10,000 members, 64 questions to the authenticator in flight, each given 5 s.
     pub fn new(secret: CurveSecretKey, authenticator: Arc<dyn Authenticator>) -> CoordinatorConfig {
         let mut group = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut group);
@@ -70,6 +76,8 @@ impl CoordinatorConfig {
             recheck_every: Some(Duration::from_secs(30)),
             switch_delay: Duration::from_millis(100),
             max_members: 10_000,
+            max_pending_auth: 64,
+            auth_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -131,6 +139,8 @@ impl Coordinator {
         let first = EpochKey::generate(config.group, 1);
         let (keys_tx, keys) = watch::channel(Some(first.clone()));
         let (commands, commands_rx) = mpsc::channel(16);
+        // Every verdict in flight holds a question slot, so this never fills.
+        let (verdicts_tx, verdicts_rx) = mpsc::channel(config.max_pending_auth.max(1));
         let public = config.secret.public_key();
         let group = config.group;
         let service = Service {
@@ -138,13 +148,17 @@ impl Coordinator {
             members: HashMap::new(),
             last_request: HashMap::new(),
             departed: false,
+            expelled: false,
+            asking: HashSet::new(),
+            auth_slots: Arc::new(tokio::sync::Semaphore::new(config.max_pending_auth.max(1))),
+            verdicts_tx,
             revoked: HashSet::new(),
             current: first,
             previous: None,
             keys: keys_tx,
             config,
         };
-        let task = tokio::spawn(service.run(commands_rx));
+        let task = tokio::spawn(service.run(commands_rx, verdicts_rx));
         Ok(Coordinator {
             commands,
             keys,
@@ -205,6 +219,22 @@ impl Coordinator {
     }
 }
 
+/// Why the authenticator was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Question {
+    Join,
+    Recheck,
+}
+
+/// The authenticator's answer about one connection, back in the service loop.
+struct Verdict {
+    id: Bytes,
+    key: CurvePublicKey,
+    address: String,
+    question: Question,
+    admitted: bool,
+}
+
 struct MemberState {
     key: CurvePublicKey,
     /// The box to this member's key, made once (one X25519 per member, not per grant).
@@ -222,6 +252,13 @@ struct Service {
     last_request: HashMap<Bytes, (u32, Instant)>,
     /// A member left or went silent since the last tick: rotate at the tick.
     departed: bool,
+    /// A re-check found a member no longer admitted since the last tick: rotate at the tick.
+    expelled: bool,
+    /// Connections with a question to the authenticator in flight.
+    asking: HashSet<Bytes>,
+    /// Bounds the questions in flight (`max_pending_auth`).
+    auth_slots: Arc<tokio::sync::Semaphore>,
+    verdicts_tx: mpsc::Sender<Verdict>,
     revoked: HashSet<[u8; 32]>,
     current: EpochKey,
     previous: Option<EpochKey>,
@@ -230,7 +267,11 @@ struct Service {
 }
 
 impl Service {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut verdicts: mpsc::Receiver<Verdict>,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_rotation = self.config.rotate_every.map(|d| Instant::now() + d);
@@ -244,6 +285,7 @@ impl Service {
                         return;
                     }
                 },
+                Some(verdict) = verdicts.recv() => self.judged(verdict).await,
                 command = commands.recv() => match command {
                     None => return,
                     Some(Command::Rotate(reply)) => {
@@ -278,12 +320,15 @@ impl Service {
                     if std::mem::take(&mut self.departed) {
                         self.rotate("members left").await;
                     }
+                    if std::mem::take(&mut self.expelled) {
+                        self.rotate("member no longer admitted").await;
+                    }
                     if next_rotation.is_some_and(|at| now >= at) {
                         self.rotate("timer").await;
                         next_rotation = self.config.rotate_every.map(|d| now + d);
                     }
                     if next_recheck.is_some_and(|at| now >= at) {
-                        self.recheck().await;
+                        self.recheck();
                         next_recheck = self.config.recheck_every.map(|d| now + d);
                     }
                 }
@@ -397,9 +442,93 @@ impl Service {
                 .await;
             return;
         }
-        if !self.admitted(&key, &address).await {
+        // The authenticator answers in a task of its own; `judged` goes on from here.
+        self.ask(id, key, address, Question::Join);
+    }
+
+    /// Asks the authenticator about `key` in a task of its own (as ZAP would for a new CURVE
+    /// connection), unless a question about this connection is in flight already or all of
+    /// `max_pending_auth` are taken (then the member asks again with its next ALIVE, or the
+    /// next re-check does).
+    fn ask(&mut self, id: &Bytes, key: CurvePublicKey, address: String, question: Question) {
+        if self.asking.contains(id) {
+            return;
+        }
+        let Ok(slot) = self.auth_slots.clone().try_acquire_owned() else {
+            tracing::debug!(
+                "authenticator busy ({} questions in flight): request dropped",
+                self.config.max_pending_auth
+            );
+            return;
+        };
+        self.asking.insert(id.clone());
+        let request = AuthRequest {
+            domain: self.config.zap_domain.clone(),
+            address: address.clone(),
+            identity: Bytes::new(),
+            mechanism: zmtp::core::MechanismName::CURVE,
+            credentials: vec![Bytes::copy_from_slice(key.as_bytes())],
+        };
+        let authenticator = self.config.authenticator.clone();
+        let limit = self.config.auth_timeout;
+        let verdicts = self.verdicts_tx.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let answer = tokio::time::timeout(limit, authenticator.authenticate(request)).await;
+            let admitted = matches!(&answer, Ok(Ok(reply)) if reply.status == AuthStatus::Success);
+            if answer.is_err() {
+                tracing::debug!(?limit, "the authenticator did not answer in time: refused");
+            }
+            drop(slot);
+            let _ = verdicts
+                .send(Verdict {
+                    id,
+                    key,
+                    address,
+                    question,
+                    admitted,
+                })
+                .await;
+        });
+    }
+
+    /// The authenticator's answer about one connection.
+    async fn judged(&mut self, verdict: Verdict) {
+        let Verdict {
+            id,
+            key,
+            address,
+            question,
+            admitted,
+        } = verdict;
+        self.asking.remove(&id);
+        let id = &id;
+        match question {
+            Question::Recheck => {
+                // Only about the member as it was asked about (it may have left meanwhile).
+                if !admitted && self.members.get(id).is_some_and(|m| m.key == key) {
+                    self.members.remove(id);
+                    self.reply(id, Control::Denied("no longer admitted".into()))
+                        .await;
+                    self.expelled = true;
+                }
+                return;
+            }
+            Question::Join => {}
+        }
+        if !admitted {
             self.members.remove(id);
             self.reply(id, Control::Denied("not admitted".into())).await;
+            return;
+        }
+        // Revoked, or the group filled up, while the authenticator was thinking.
+        if self.revoked.contains(key.as_bytes()) {
+            self.reply(id, Control::Denied("revoked".into())).await;
+            return;
+        }
+        if !self.members.contains_key(id) && self.members.len() >= self.config.max_members {
+            self.reply(id, Control::Denied("the group is full".into()))
+                .await;
             return;
         }
         let joined = self
@@ -420,37 +549,18 @@ impl Service {
         self.grant(id, &current).await;
     }
 
-    /// Asks the authenticator, as ZAP would for a new CURVE connection.
-    async fn admitted(&self, key: &CurvePublicKey, address: &str) -> bool {
-        let request = AuthRequest {
-            domain: self.config.zap_domain.clone(),
-            address: address.to_owned(),
-            identity: Bytes::new(),
-            mechanism: zmtp::core::MechanismName::CURVE,
-            credentials: vec![Bytes::copy_from_slice(key.as_bytes())],
-        };
-        matches!(
-            self.config.authenticator.authenticate(request).await,
-            Ok(reply) if reply.status == AuthStatus::Success
-        )
-    }
-
-    async fn recheck(&mut self) {
-        let mut gone = Vec::new();
-        for (id, m) in &self.members {
-            if !self.admitted(&m.key, &m.address).await {
-                gone.push(id.clone());
-            }
+    /// Asks the authenticator about every member again; each answer arrives in `judged`, and
+    /// those no longer admitted are dropped, with one rotation at the next tick. Members that
+    /// find no free question slot are asked at the next re-check.
+    fn recheck(&mut self) {
+        let members: Vec<_> = self
+            .members
+            .iter()
+            .map(|(id, m)| (id.clone(), m.key, m.address.clone()))
+            .collect();
+        for (id, key, address) in members {
+            self.ask(&id, key, address, Question::Recheck);
         }
-        if gone.is_empty() {
-            return;
-        }
-        for id in &gone {
-            self.members.remove(id);
-            self.reply(id, Control::Denied("no longer admitted".into()))
-                .await;
-        }
-        self.rotate("member no longer admitted").await;
     }
 
     async fn rotate(&mut self, why: &str) -> u64 {

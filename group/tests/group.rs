@@ -515,18 +515,36 @@ async fn a_member_asking_in_a_loop_is_throttled() {
     );
     raw.connect(g.coordinator.endpoint()).await.unwrap();
     raw.wait_for_peers(1, WAIT).await.unwrap();
+    let grants = |raw: Socket| async move {
+        let mut grants = 0;
+        while let Ok(Ok(message)) =
+            tokio::time::timeout(Duration::from_millis(500), raw.recv()).await
+        {
+            if matches!(Control::decode(message.parts()), Ok(Control::Grant { .. })) {
+                grants += 1;
+            }
+        }
+        (grants, raw)
+    };
+    // JOINs: one question to the authenticator per connection at a time, so those arriving
+    // while it is asked share its answer (and never more than the bucket's burst get through).
     for _ in 0..200 {
         raw.send(Control::Join.encode()).await.unwrap();
     }
-    let mut grants = 0;
-    while let Ok(Ok(message)) = tokio::time::timeout(Duration::from_millis(500), raw.recv()).await {
-        if matches!(Control::decode(message.parts()), Ok(Control::Grant { .. })) {
-            grants += 1;
-        }
-    }
+    let (joined, raw) = grants(raw).await;
     assert!(
-        (5..=10).contains(&grants),
-        "200 JOINs at once were answered by {grants} grants"
+        (1..=10).contains(&joined),
+        "200 JOINs at once were answered by {joined} grants"
+    );
+    // KEY requests for the current epoch: each would be a box, so the bucket decides.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..200 {
+        raw.send(Control::Key(1).encode()).await.unwrap();
+    }
+    let (keyed, _raw) = grants(raw).await;
+    assert!(
+        (5..=10).contains(&keyed),
+        "200 KEY requests at once were answered by {keyed} grants"
     );
 }
 
@@ -566,4 +584,156 @@ async fn a_crowd_leaving_together_costs_one_rotation() {
     );
     g.publish("after").await;
     assert_eq!(recv_text(&stays).await.unwrap(), "after");
+}
+
+/// Admits every key; the questions after a key's first (the first is its CURVE handshake's)
+/// wait `later` — forever when `None`.
+#[derive(Debug)]
+struct Hesitant {
+    slow: [u8; 32],
+    later: Option<Duration>,
+    asked: std::sync::Mutex<std::collections::HashMap<Vec<u8>, usize>>,
+}
+
+#[async_trait::async_trait]
+impl zmtp::zap::Authenticator for Hesitant {
+    async fn authenticate(&self, request: zmtp::core::AuthRequest) -> zmtp::core::AuthResult {
+        let key = request.credentials[0].to_vec();
+        let n = {
+            let mut asked = self.asked.lock().unwrap();
+            let n = asked.entry(key.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if key == self.slow && n > 1 {
+            match self.later {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        }
+        let id = zmtp::mechanisms::CurvePublicKey::from_bytes(key[..].try_into().unwrap())
+            .unwrap()
+            .to_z85();
+        Ok(zmtp::core::AuthReply::allow(id))
+    }
+}
+
+impl Hesitant {
+    fn times_asked(&self, key: &[u8; 32]) -> usize {
+        self.asked
+            .lock()
+            .unwrap()
+            .get(&key[..])
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+async fn hesitant_coordinator(
+    slow: &CurveKeyPair,
+    later: Option<Duration>,
+    tune: impl FnOnce(&mut CoordinatorConfig),
+) -> (Coordinator, Arc<Hesitant>) {
+    let auth = Arc::new(Hesitant {
+        slow: *slow.public.as_bytes(),
+        later,
+        asked: Default::default(),
+    });
+    let mut config = CoordinatorConfig::new(CurveKeyPair::generate().unwrap().secret, auth.clone());
+    tune(&mut config);
+    let coordinator = Coordinator::bind(config, "tcp://127.0.0.1:*")
+        .await
+        .unwrap();
+    (coordinator, auth)
+}
+
+async fn join(coordinator: &Coordinator, pair: &CurveKeyPair) -> Member {
+    let mut config = MemberConfig::new(pair.secret.clone(), *coordinator.public_key());
+    config.alive_every = Duration::from_millis(200);
+    Member::connect(coordinator.endpoint(), config)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_authenticator_delays_only_the_member_it_is_asked_about() {
+    let slow = CurveKeyPair::generate().unwrap();
+    let (coordinator, auth) =
+        hesitant_coordinator(&slow, Some(Duration::from_secs(4)), |_| {}).await;
+    let slow_member = join(&coordinator, &slow).await;
+    // Its JOIN is with the authenticator (the second question about its key).
+    let until = tokio::time::Instant::now() + WAIT;
+    while auth.times_asked(slow.public.as_bytes()) < 2 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the JOIN reached the authenticator"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Meanwhile another member joins at once: it used to wait behind the slow answer.
+    let fast = CurveKeyPair::generate().unwrap();
+    let started = tokio::time::Instant::now();
+    let fast_member = join(&coordinator, &fast).await;
+    assert_eq!(fast_member.wait_for_key(WAIT).await.unwrap(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the fast member waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow_member.current_epoch(), None);
+    // The slow one gets its key once its answer comes.
+    assert_eq!(slow_member.wait_for_key(WAIT).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_authenticator_that_never_answers_a_join_is_a_refusal_after_auth_timeout() {
+    let stuck = CurveKeyPair::generate().unwrap();
+    let (coordinator, _auth) = hesitant_coordinator(&stuck, None, |c| {
+        c.auth_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let member = join(&coordinator, &stuck).await;
+    let got = member.wait_for_key(WAIT).await;
+    assert!(
+        matches!(&got, Err(GroupError::Denied(reason)) if reason == "not admitted"),
+        "{got:?}"
+    );
+    assert!(coordinator.members().await.unwrap().is_empty());
+    // The service is not held up by the question still hanging.
+    let other = CurveKeyPair::generate().unwrap();
+    assert_eq!(
+        join(&coordinator, &other)
+            .await
+            .wait_for_key(WAIT)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn questions_beyond_max_pending_auth_wait_for_a_free_slot() {
+    // One slot, taken by a JOIN whose answer takes 1 s: another member's JOIN is dropped, and
+    // its next ALIVE (every 200 ms) asks again until the slot is free.
+    let slow = CurveKeyPair::generate().unwrap();
+    let (coordinator, auth) = hesitant_coordinator(&slow, Some(Duration::from_secs(1)), |c| {
+        c.max_pending_auth = 1;
+    })
+    .await;
+    let slow_member = join(&coordinator, &slow).await;
+    let until = tokio::time::Instant::now() + WAIT;
+    while auth.times_asked(slow.public.as_bytes()) < 2 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the JOIN reached the authenticator"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = CurveKeyPair::generate().unwrap();
+    let other_member = join(&coordinator, &other).await;
+    assert_eq!(other_member.wait_for_key(WAIT).await.unwrap(), 1);
+    assert_eq!(slow_member.wait_for_key(WAIT).await.unwrap(), 1);
+    // The other member was asked about at most once per ALIVE, never all at once.
+    assert!(auth.times_asked(other.public.as_bytes()) >= 2);
+    assert_eq!(coordinator.members().await.unwrap().len(), 2);
 }
