@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use zeroize::Zeroizing;
 use zmtp::mechanisms::{CurvePublicKey, CurveSecretKey};
 use zmtp::zap::{Certificate, Policy, ANY_DOMAIN};
+use zmtp_group::keyfile;
 use zmtp_group::{
     Coordinator, CoordinatorConfig, GroupError, Member, MemberConfig, Opened, SigningKey,
     VerifyingKey,
@@ -45,100 +45,27 @@ pub fn secret_key_or_file(s: &str) -> Result<CurveSecretKey, String> {
     parse_secret_key(s.trim()).map_err(|e| format!("{e} (nor is it a certificate file)"))
 }
 
-fn hex32(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), &mut out[..])
-        .map_err(|_| "an Ed25519 key is 64 hex digits".to_owned())?;
-    Ok(out)
-}
-
-/// The `name = "value"` of a key file, by name.
-fn key_file_field(path: &Path, name: &str) -> Result<Option<Zeroizing<[u8; 32]>>, String> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
-    );
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        if let Some((n, v)) = line.split_once('=') {
-            if n.trim() == name {
-                return hex32(v.trim().trim_matches('"'))
-                    .map(Some)
-                    .map_err(|e| format!("{}: {e}", path.display()));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// A publisher's Ed25519 signing key: 64 hex digits, or a secret key file.
 pub fn signing_key(s: &str) -> Result<SigningKey, String> {
     let path = Path::new(s);
-    let bytes = if path.is_file() {
-        key_file_field(path, "secret-key")?.ok_or_else(|| {
-            format!("{s} holds no secret-key (a public key file? give the _secret one)")
-        })?
-    } else {
-        hex32(s)?
-    };
-    Ok(SigningKey::from_bytes(&bytes))
+    if path.is_file() {
+        return keyfile::read_signing_key(path).map_err(|e| match e {
+            keyfile::KeyFileError::Missing { .. } => {
+                format!("{s} holds no secret-key (a public key file? give the _secret one)")
+            }
+            e => e.to_string(),
+        });
+    }
+    keyfile::signing_key_from_hex(s).map_err(|e| e.to_string())
 }
 
 /// A publisher's Ed25519 verifying key: 64 hex digits, or a key file (public or secret).
 pub fn verifying_key(s: &str) -> Result<VerifyingKey, String> {
     let path = Path::new(s);
-    let bytes = if path.is_file() {
-        match key_file_field(path, "public-key")? {
-            Some(b) => b,
-            None => return Err(format!("{s} holds no public-key")),
-        }
-    } else {
-        hex32(s)?
-    };
-    VerifyingKey::from_bytes(&bytes).map_err(|_| "not an Ed25519 public key".to_owned())
-}
-
-/// The text of an Ed25519 key file: the public key, and the secret one in the secret file.
-pub fn key_file_text(key: &SigningKey, secret: bool) -> Zeroizing<String> {
-    let mut s = Zeroizing::new(String::new());
-    if secret {
-        s.push_str("#   zmtp group publisher: Ed25519 **signing** key\n");
-        s.push_str("#   Keep this file private: whoever reads it can publish as its owner.\n");
-    } else {
-        s.push_str("#   zmtp group publisher: Ed25519 verifying key\n");
-        s.push_str("#   Give it to the coordinator: zmtp coordinator --publisher FILE\n");
+    if path.is_file() {
+        return keyfile::read_verifying_key(path).map_err(|e| e.to_string());
     }
-    s.push('\n');
-    s.push_str(&format!(
-        "public-key = \"{}\"\n",
-        hex::encode(key.verifying_key().as_bytes())
-    ));
-    if secret {
-        s.push_str(&format!(
-            "secret-key = \"{}\"\n",
-            Zeroizing::new(hex::encode(key.as_bytes())).as_str()
-        ));
-    }
-    s
-}
-
-/// Writes a new key file (never over an existing one); a secret one is readable by its owner
-/// only.
-pub fn write_key_file(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if private { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    keyfile::verifying_key_from_hex(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -314,6 +241,10 @@ impl GroupArgs {
             Ok(_) => Ok(member),
             Err(GroupError::Denied(reason)) => Err((
                 Failure::refused(format!("the coordinator at {endpoint} denied us: {reason}")),
+                Some(member),
+            )),
+            Err(e @ GroupError::HandshakeIncomplete { .. }) => Err((
+                Failure::timeout(format!("no group key from {endpoint}: {e}")),
                 Some(member),
             )),
             Err(_) => Err((

@@ -97,16 +97,8 @@ fn ed25519(args: &KeygenArgs) -> Result<(), Failure> {
             let format = cert_format(args.cert_format);
             check_targets(base, format)?;
             let (p, s) = (format.public_path(base), format.secret_path(base));
-            let write = |path: &Path, secret: bool| {
-                crate::group::write_key_file(
-                    path,
-                    &crate::group::key_file_text(&key, secret),
-                    secret,
-                )
-                .map_err(|e| Failure::usage(format!("--cert: {}: {e}", path.display())))
-            };
-            write(&p, false)?;
-            write(&s, true)?;
+            zmtp_group::keyfile::write_key_files(&key, &p, &s)
+                .map_err(|e| Failure::usage(format!("--cert: {e}")))?;
             Some((p, s))
         }
         None => None,

@@ -10,6 +10,7 @@
 //!   included) decides membership, and each epoch key is boxed to the member's long-term key.
 //!   Keys rotate on a timer, on demand, and when a member leaves, goes silent or is revoked.
 //! - [`GroupPublisher`] and [`GroupSubscriber`]: the data path over ordinary zmtp sockets.
+//! - [`keyfile`]: a publisher's Ed25519 keys in files (public and secret), as the CLI writes them.
 //!
 //! Signatures are on by default ([`ReceiverConfig::require_signature`]): with a shared key
 //! alone, any member could seal a message that others would take as the publisher's. The wire
@@ -22,6 +23,7 @@
 pub mod control;
 mod coordinator;
 mod error;
+pub mod keyfile;
 mod keyring;
 mod member;
 mod pubsub;
