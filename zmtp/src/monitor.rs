@@ -8,7 +8,10 @@ pub use zmtp_core::MonitorEvent;
 pub struct SocketEvent {
     /// What happened.
     pub event: MonitorEvent,
-    /// libzmq's value: a protocol error code, a ZAP status, or 0.
+    /// libzmq's value: the socket's file descriptor for CONNECTED, ACCEPTED, LISTENING, CLOSED
+    /// and DISCONNECTED (0 on inproc, which has none); the errno for BIND_FAILED and
+    /// ACCEPT_FAILED; the reconnect interval in ms for CONNECT_RETRIED; a protocol error code
+    /// or a ZAP status for the handshake failures; otherwise 0.
     pub value: u32,
     /// The endpoint concerned (`tcp://ip:port`).
     pub endpoint: String,

@@ -501,7 +501,9 @@ impl Socket {
         let listener = match listening.await {
             Ok(l) => l,
             Err(source) => {
-                shared.monitor.emit(MonitorEvent::BindFailed, 0, asked);
+                shared
+                    .monitor
+                    .emit(MonitorEvent::BindFailed, errno_value(&source), asked);
                 return Err(io_err(source));
             }
         };
@@ -512,7 +514,10 @@ impl Socket {
             source: None,
         }
         .to_string();
-        shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
+        let listener_fd = fd_value(&listener);
+        shared
+            .monitor
+            .emit(MonitorEvent::Listening, listener_fd, &bound);
         let attachment = Attachment::new(shared);
         let stop = attachment.stop.clone();
         let tracker = attachment.tracker();
@@ -537,7 +542,8 @@ impl Socket {
                             tracing::debug!(endpoint = %bound2, error = %e, "accepted socket not tuned");
                             continue;
                         }
-                        shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
+                        let fd = fd_value(&stream);
+                        shared2.monitor.emit(MonitorEvent::Accepted, fd, &bound2);
                         let (rd, wr) = stream.into_split();
                         // libzmq's listener owns the sessions it accepted (`launch_child`), so
                         // `zmq_unbind` ends them with it: they see its stop as their shutdown.
@@ -558,12 +564,14 @@ impl Socket {
                             // Ended by unbind or close: libzmq terminates such a connection
                             // without DISCONNECTED (only `stream_engine_base_t::error` emits it).
                             if !stop2.is_cancelled() {
-                                report_end(&s, &end, &ep);
+                                report_end(&s, &end, &ep, fd);
                             }
                         });
                     }
                     Err(e) => {
-                        shared2.monitor.emit(MonitorEvent::AcceptFailed, 0, &bound2);
+                        shared2
+                            .monitor
+                            .emit(MonitorEvent::AcceptFailed, errno_value(&e), &bound2);
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
@@ -571,7 +579,9 @@ impl Socket {
             }
             // The port is free again before anyone hears it was closed.
             drop(listener);
-            shared2.monitor.emit(MonitorEvent::Closed, 0, &bound2);
+            shared2
+                .monitor
+                .emit(MonitorEvent::Closed, listener_fd, &bound2);
         });
         self.endpoints
             .insert(Side::Bound, bound.clone(), attachment);
@@ -589,7 +599,10 @@ impl Socket {
         let _ = std::fs::remove_file(&path);
         let listener = tcp::listen_ipc(&path, &shared.options).map_err(io_err)?;
         let bound = asked.to_owned();
-        shared.monitor.emit(MonitorEvent::Listening, 0, &bound);
+        let listener_fd = fd_value(&listener);
+        shared
+            .monitor
+            .emit(MonitorEvent::Listening, listener_fd, &bound);
         let attachment = Attachment::new(shared);
         let stop = attachment.stop.clone();
         let tracker = attachment.tracker();
@@ -606,7 +619,8 @@ impl Socket {
                     let Some(slot) = admit(&shared2, None, &bound2) else {
                         continue;
                     };
-                    shared2.monitor.emit(MonitorEvent::Accepted, 0, &bound2);
+                    let fd = fd_value(&stream);
+                    shared2.monitor.emit(MonitorEvent::Accepted, fd, &bound2);
                     let (rd, wr) = stream.into_split();
                     let link = endpoint_set::link(&shared2, &stop, None);
                     let s = shared2.clone();
@@ -617,7 +631,7 @@ impl Socket {
                             connection::run(link, rd, wr, String::new(), ep.clone(), Some(slot))
                                 .await;
                         if !stop2.is_cancelled() {
-                            report_end(&s, &end, &ep);
+                            report_end(&s, &end, &ep, fd);
                         }
                     });
                 }
@@ -625,7 +639,9 @@ impl Socket {
             drop(listener);
             let _ = std::fs::remove_file(&path);
             // libzmq's `stream_listener_base_t::close` emits CLOSED for every listener.
-            shared2.monitor.emit(MonitorEvent::Closed, 0, &bound2);
+            shared2
+                .monitor
+                .emit(MonitorEvent::Closed, listener_fd, &bound2);
         });
         self.endpoints
             .insert(Side::Bound, bound.clone(), attachment);
@@ -1110,13 +1126,14 @@ async fn connect_once(
                         .peer_addr()
                         .map(|a| a.to_string())
                         .unwrap_or_default();
-                    shared.monitor.emit(MonitorEvent::Connected, 0, ep);
+                    let fd = fd_value(&stream);
+                    shared.monitor.emit(MonitorEvent::Connected, fd, ep);
                     let (rd, wr) = stream.into_split();
                     let link = endpoint_set::link(shared, stop, Some(carry.clone()));
                     let end = connection::run(link, rd, wr, peer, ep.to_owned(), None).await;
                     // Ended by disconnect or close: no DISCONNECTED, as libzmq.
                     if !stop.is_cancelled() {
-                        report_end(shared, &end, ep);
+                        report_end(shared, &end, ep, fd);
                     }
                     Some(end)
                 }
@@ -1141,12 +1158,13 @@ async fn connect_once(
             c = tokio::net::UnixStream::connect(path) => c,
         } {
             Ok(stream) => {
-                shared.monitor.emit(MonitorEvent::Connected, 0, ep);
+                let fd = fd_value(&stream);
+                shared.monitor.emit(MonitorEvent::Connected, fd, ep);
                 let (rd, wr) = stream.into_split();
                 let link = endpoint_set::link(shared, stop, Some(carry.clone()));
                 let end = connection::run(link, rd, wr, String::new(), ep.to_owned(), None).await;
                 if !stop.is_cancelled() {
-                    report_end(shared, &end, ep);
+                    report_end(shared, &end, ep, fd);
                 }
                 Some(end)
             }
@@ -1246,16 +1264,39 @@ fn admit(shared: &Shared, address: Option<std::net::IpAddr>, endpoint: &str) -> 
     }
 }
 
-fn report_end(shared: &Shared, end: &ConnectionEnd, endpoint: &str) {
+/// libzmq's monitor value for a socket: its file descriptor (a SOCKET handle on Windows),
+/// which CONNECTED, ACCEPTED, LISTENING, CLOSED and DISCONNECTED carry.
+#[cfg(unix)]
+fn fd_value<T: std::os::fd::AsRawFd>(socket: &T) -> u32 {
+    socket.as_raw_fd() as u32
+}
+
+#[cfg(windows)]
+fn fd_value<T: std::os::windows::io::AsRawSocket>(socket: &T) -> u32 {
+    socket.as_raw_socket() as u32
+}
+
+/// libzmq's monitor value for a failure: its errno (BIND_FAILED, ACCEPT_FAILED).
+fn errno_value(error: &std::io::Error) -> u32 {
+    error.raw_os_error().map_or(0, |n| n as u32)
+}
+
+/// A connection on the socket `fd` ended: DISCONNECTED with that descriptor, after the
+/// handshake failure event if it never completed.
+fn report_end(shared: &Shared, end: &ConnectionEnd, endpoint: &str, fd: u32) {
     if shared.shutdown.is_cancelled() {
         return;
     }
     if end.handshake_done {
-        shared.monitor.emit(MonitorEvent::Disconnected, 0, endpoint);
+        shared
+            .monitor
+            .emit(MonitorEvent::Disconnected, fd, endpoint);
     } else {
         let (event, value) = end.error.handshake_event();
         shared.monitor.emit(event, value, endpoint);
-        shared.monitor.emit(MonitorEvent::Disconnected, 0, endpoint);
+        shared
+            .monitor
+            .emit(MonitorEvent::Disconnected, fd, endpoint);
     }
     tracing::debug!(endpoint, error = %end.error, "connection ended");
 }

@@ -129,6 +129,68 @@ async fn a_bind_that_fails_says_so() {
         .unwrap();
     assert_eq!(e.event, MonitorEvent::BindFailed);
     assert_eq!(e.endpoint, ep);
+    // Its value is the errno, as libzmq's (EADDRINUSE here).
+    let errno = std::net::TcpListener::bind(taken.local_addr().unwrap())
+        .unwrap_err()
+        .raw_os_error()
+        .unwrap();
+    assert_eq!(e.value, errno as u32);
+}
+
+/// Whether `fd` is an open socket of this process.
+#[cfg(target_os = "linux")]
+fn is_socket(fd: u32) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+}
+
+/// LISTENING, ACCEPTED, CONNECTED, DISCONNECTED and CLOSED carry the socket's file descriptor,
+/// as libzmq's do (they used to carry 0).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn event_values_are_the_sockets_descriptors() {
+    let server = Socket::new(SocketType::Pull);
+    let mut server_events = server.monitor(64);
+    let ep = server.bind("tcp://127.0.0.1:*").await.unwrap();
+    let listening = until(&mut server_events, MonitorEvent::Listening)
+        .await
+        .pop()
+        .unwrap();
+    assert!(is_socket(listening.value), "{listening:?}");
+
+    let client = Socket::new(SocketType::Push);
+    let mut client_events = client.monitor(64);
+    client.connect(&ep).await.unwrap();
+    let connected = until(&mut client_events, MonitorEvent::Connected)
+        .await
+        .pop()
+        .unwrap();
+    let accepted = until(&mut server_events, MonitorEvent::Accepted)
+        .await
+        .pop()
+        .unwrap();
+    assert!(is_socket(connected.value), "{connected:?}");
+    assert!(is_socket(accepted.value), "{accepted:?}");
+    let distinct = [listening.value, accepted.value, connected.value];
+    assert!(
+        distinct[0] != distinct[1] && distinct[1] != distinct[2] && distinct[0] != distinct[2],
+        "{distinct:?}"
+    );
+    until(&mut client_events, MonitorEvent::HandshakeSucceeded).await;
+
+    // The server stops listening: CLOSED names the listener; the client's connection ends with
+    // the descriptor it was connected on.
+    server.unbind(&ep).await.unwrap();
+    let closed = until(&mut server_events, MonitorEvent::Closed)
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(closed.value, listening.value);
+    let disconnected = until(&mut client_events, MonitorEvent::Disconnected)
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(disconnected.value, connected.value);
 }
 
 #[tokio::test]
