@@ -36,8 +36,8 @@ pub struct CoordinatorConfig {
     /// Rotate the key this often (`None`: never on a timer).
     pub rotate_every: Option<Duration>,
     /// Rotate when a member leaves, goes silent or is revoked, so that it cannot read what is
-    /// sealed afterwards. Departures within one quarter second share one rotation; a revocation
-    /// rotates at once.
+    /// sealed afterwards. Departures within one quarter second share one rotation, and so do
+    /// members a re-check found no longer admitted; `Coordinator::revoke` rotates at once.
     pub rotate_on_leave: bool,
     /// A member not heard from for this long has left.
     pub member_ttl: Duration,
@@ -139,7 +139,7 @@ impl Coordinator {
         let first = EpochKey::generate(config.group, 1);
         let (keys_tx, keys) = watch::channel(Some(first.clone()));
         let (commands, commands_rx) = mpsc::channel(16);
-        // Every verdict in flight holds a question slot, so this never fills.
+        // A verdict is queued before its question slot is released, so this never fills.
         let (verdicts_tx, verdicts_rx) = mpsc::channel(config.max_pending_auth.max(1));
         let public = config.secret.public_key();
         let group = config.group;
@@ -149,7 +149,9 @@ impl Coordinator {
             last_request: HashMap::new(),
             departed: false,
             expelled: false,
-            asking: HashSet::new(),
+            asking: HashMap::new(),
+            questions: 0,
+            recheck_queue: Default::default(),
             auth_slots: Arc::new(tokio::sync::Semaphore::new(config.max_pending_auth.max(1))),
             verdicts_tx,
             revoked: HashSet::new(),
@@ -229,6 +231,7 @@ enum Question {
 /// The authenticator's answer about one connection, back in the service loop.
 struct Verdict {
     id: Bytes,
+    number: u64,
     key: CurvePublicKey,
     address: String,
     question: Question,
@@ -254,8 +257,13 @@ struct Service {
     departed: bool,
     /// A re-check found a member no longer admitted since the last tick: rotate at the tick.
     expelled: bool,
-    /// Connections with a question to the authenticator in flight.
-    asking: HashSet<Bytes>,
+    /// Connections with a question to the authenticator in flight, with the question's number:
+    /// a verdict whose number is not here any more (the connection left meanwhile) is ignored.
+    asking: HashMap<Bytes, u64>,
+    /// Numbers questions.
+    questions: u64,
+    /// Members still to re-check, asked as question slots come free.
+    recheck_queue: std::collections::VecDeque<(Bytes, CurvePublicKey, String)>,
     /// Bounds the questions in flight (`max_pending_auth`).
     auth_slots: Arc<tokio::sync::Semaphore>,
     verdicts_tx: mpsc::Sender<Verdict>,
@@ -317,12 +325,13 @@ impl Service {
                     // Every departure since the last tick is covered by one rotation, so that a
                     // crowd leaving together does not turn the epochs over faster than members
                     // can drain what is in flight.
-                    if std::mem::take(&mut self.departed) {
-                        self.rotate("members left").await;
+                    let departed = std::mem::take(&mut self.departed);
+                    let expelled = std::mem::take(&mut self.expelled);
+                    if departed || expelled {
+                        self.rotate(if expelled { "member no longer admitted" } else { "members left" })
+                            .await;
                     }
-                    if std::mem::take(&mut self.expelled) {
-                        self.rotate("member no longer admitted").await;
-                    }
+                    self.pump_rechecks();
                     if next_rotation.is_some_and(|at| now >= at) {
                         self.rotate("timer").await;
                         next_rotation = self.config.rotate_every.map(|d| now + d);
@@ -398,6 +407,8 @@ impl Service {
                 }
             }
             Control::Leave => {
+                // An answer still to come about this connection no longer matters.
+                self.asking.remove(id);
                 if self.members.remove(id).is_some() && self.config.rotate_on_leave {
                     self.departed = true;
                 }
@@ -442,6 +453,14 @@ impl Service {
                 .await;
             return;
         }
+        // A member already admitted on this connection gets the current key again without a
+        // new question (its request bucket bounds how often): re-checks keep membership
+        // current, and a member cannot fill the authenticator's slots by asking in a loop.
+        if self.members.get(id).is_some_and(|m| m.key == key) {
+            let current = self.current.clone();
+            self.grant(id, &current).await;
+            return;
+        }
         // The authenticator answers in a task of its own; `judged` goes on from here.
         self.ask(id, key, address, Question::Join);
     }
@@ -450,18 +469,28 @@ impl Service {
     /// connection), unless a question about this connection is in flight already or all of
     /// `max_pending_auth` are taken (then the member asks again with its next ALIVE, or the
     /// next re-check does).
-    fn ask(&mut self, id: &Bytes, key: CurvePublicKey, address: String, question: Question) {
-        if self.asking.contains(id) {
-            return;
+    ///
+    /// Returns false when no slot was free.
+    fn ask(
+        &mut self,
+        id: &Bytes,
+        key: CurvePublicKey,
+        address: String,
+        question: Question,
+    ) -> bool {
+        if self.asking.contains_key(id) {
+            return true;
         }
         let Ok(slot) = self.auth_slots.clone().try_acquire_owned() else {
             tracing::debug!(
                 "authenticator busy ({} questions in flight): request dropped",
                 self.config.max_pending_auth
             );
-            return;
+            return false;
         };
-        self.asking.insert(id.clone());
+        self.questions += 1;
+        let number = self.questions;
+        self.asking.insert(id.clone(), number);
         let request = AuthRequest {
             domain: self.config.zap_domain.clone(),
             address: address.clone(),
@@ -474,34 +503,55 @@ impl Service {
         let verdicts = self.verdicts_tx.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            let answer = tokio::time::timeout(limit, authenticator.authenticate(request)).await;
-            let admitted = matches!(&answer, Ok(Ok(reply)) if reply.status == AuthStatus::Success);
-            if answer.is_err() {
-                tracing::debug!(?limit, "the authenticator did not answer in time: refused");
-            }
-            drop(slot);
+            // In a task of its own, so that an authenticator that panics is a refusal too and
+            // a verdict always comes back.
+            let mut asked = tokio::spawn(async move { authenticator.authenticate(request).await });
+            let admitted = match tokio::time::timeout(limit, &mut asked).await {
+                Ok(Ok(Ok(reply))) => reply.status == AuthStatus::Success,
+                Ok(Ok(Err(_))) => false,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the authenticator failed: refused");
+                    false
+                }
+                Err(_) => {
+                    asked.abort();
+                    tracing::debug!(?limit, "the authenticator did not answer in time: refused");
+                    false
+                }
+            };
             let _ = verdicts
                 .send(Verdict {
                     id,
+                    number,
                     key,
                     address,
                     question,
                     admitted,
                 })
                 .await;
+            // Held until the verdict is queued: the channel has room for every slot.
+            drop(slot);
         });
+        true
     }
 
     /// The authenticator's answer about one connection.
     async fn judged(&mut self, verdict: Verdict) {
         let Verdict {
             id,
+            number,
             key,
             address,
             question,
             admitted,
         } = verdict;
+        if self.asking.get(&id) != Some(&number) {
+            // The connection left (or asked anew) while the authenticator was thinking.
+            self.pump_rechecks();
+            return;
+        }
         self.asking.remove(&id);
+        self.pump_rechecks();
         let id = &id;
         match question {
             Question::Recheck => {
@@ -517,7 +567,9 @@ impl Service {
             Question::Join => {}
         }
         if !admitted {
-            self.members.remove(id);
+            if self.members.remove(id).is_some() {
+                self.expelled = true;
+            }
             self.reply(id, Control::Denied("not admitted".into())).await;
             return;
         }
@@ -550,16 +602,29 @@ impl Service {
     }
 
     /// Asks the authenticator about every member again; each answer arrives in `judged`, and
-    /// those no longer admitted are dropped, with one rotation at the next tick. Members that
-    /// find no free question slot are asked at the next re-check.
+    /// those no longer admitted are dropped, with one rotation at the next tick. Members are
+    /// queued and asked as question slots come free, so every member is asked whatever
+    /// `max_pending_auth` is.
     fn recheck(&mut self) {
-        let members: Vec<_> = self
+        self.recheck_queue = self
             .members
             .iter()
             .map(|(id, m)| (id.clone(), m.key, m.address.clone()))
             .collect();
-        for (id, key, address) in members {
-            self.ask(&id, key, address, Question::Recheck);
+        self.pump_rechecks();
+    }
+
+    /// Asks about queued members while slots are free.
+    fn pump_rechecks(&mut self) {
+        while let Some((id, key, address)) = self.recheck_queue.pop_front() {
+            // Gone since the re-check began: nothing to ask.
+            if !self.members.get(&id).is_some_and(|m| m.key == key) {
+                continue;
+            }
+            if !self.ask(&id, key, address.clone(), Question::Recheck) {
+                self.recheck_queue.push_front((id, key, address));
+                return;
+            }
         }
     }
 

@@ -33,11 +33,11 @@ pub enum KeyFileError {
         source: std::io::Error,
     },
     /// The file is larger than any key file.
-    #[error("{path}: {len} octets is too large for a key file")]
+    #[error("{path}: over {len} octets is too large for a key file")]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its length.
+        /// How much of it was read (one octet past the limit).
         len: u64,
     },
     /// The file has no such field (a public file holds no `secret-key`).
@@ -91,14 +91,18 @@ fn read_fields(path: &Path) -> Result<Fields, KeyFileError> {
         path: path.to_owned(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
+    // Read at most one octet past the limit, whatever the file grows to meanwhile.
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut text = Zeroizing::new(String::new());
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_FILE + 1), &mut text)
+        .map_err(io)?;
+    let len = text.len() as u64;
     if len > MAX_FILE {
         return Err(KeyFileError::TooLarge {
             path: path.to_owned(),
             len,
         });
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
     let mut fields = Fields {
         public: None,
         secret: None,

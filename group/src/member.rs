@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use zmtp::core::ProtocolError;
 use zmtp::mechanisms::{CurveClientConfig, CurvePublicKey, CurveSecretKey};
 use zmtp::{MonitorEvent, Socket, SocketEvent, SocketOptions, SocketType};
 
@@ -109,9 +108,11 @@ impl Member {
     }
 
     /// Waits until the first key arrives. [`GroupError::Denied`] as soon as the coordinator
-    /// refuses: a DENIED from its key service, its authenticator refusing our key in the CURVE
-    /// handshake, or a coordinator whose key is not [`MemberConfig::coordinator`].
-    /// [`GroupError::KeyTimeout`] when nothing was heard (the coordinator unreachable, say).
+    /// refuses: a DENIED from its key service, or its authenticator refusing our key in the
+    /// CURVE handshake (ZAP 400). [`GroupError::HandshakeIncomplete`] when the coordinator was
+    /// reached but no handshake completed (a coordinator whose key is not
+    /// [`MemberConfig::coordinator`] drops our HELLO without a word);
+    /// [`GroupError::KeyTimeout`] when it was never reached.
     pub async fn wait_for_key(&self, timeout: Duration) -> Result<u64, GroupError> {
         let mut changed = self.changed.clone();
         let wait = async {
@@ -253,18 +254,15 @@ async fn run(
 }
 
 /// What a failed handshake with the coordinator says about membership, if anything: a ZAP
-/// refusal (the authenticator's status) or a coordinator whose key is not the configured one. A
-/// dropped connection or a timeout says nothing, and the member keeps trying.
+/// refusal. A dropped connection or a timeout says nothing, and the member keeps trying.
+///
+/// Only ZAP's 400 is a refusal: 300 (try later) and 500 (the authenticator's own failure) may
+/// pass, and a cryptographic failure is what an injected or corrupted packet causes too (a
+/// coordinator with another key says nothing at all), so the member keeps trying after those.
 fn handshake_refusal(event: &SocketEvent) -> Option<String> {
     match event.event {
-        MonitorEvent::HandshakeFailedAuth => Some(format!(
-            "the coordinator's authenticator refused this member (ZAP status {})",
-            event.value
-        )),
-        MonitorEvent::HandshakeFailedProtocol
-            if event.value == ProtocolError::Cryptographic.code() =>
-        {
-            Some("the coordinator's CURVE key is not the one configured".into())
+        MonitorEvent::HandshakeFailedAuth if event.value == 400 => {
+            Some("the coordinator's authenticator refused this member (ZAP status 400)".to_owned())
         }
         _ => None,
     }

@@ -593,6 +593,8 @@ struct Hesitant {
     slow: [u8; 32],
     later: Option<Duration>,
     asked: std::sync::Mutex<std::collections::HashMap<Vec<u8>, usize>>,
+    /// Keys refused from now on.
+    refused: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 #[async_trait::async_trait]
@@ -605,6 +607,9 @@ impl zmtp::zap::Authenticator for Hesitant {
             *n += 1;
             *n
         };
+        if self.refused.lock().unwrap().contains(&key) {
+            return Ok(zmtp::core::AuthReply::deny("refused"));
+        }
         if key == self.slow && n > 1 {
             match self.later {
                 Some(d) => tokio::time::sleep(d).await,
@@ -638,6 +643,7 @@ async fn hesitant_coordinator(
         slow: *slow.public.as_bytes(),
         later,
         asked: Default::default(),
+        refused: Default::default(),
     });
     let mut config = CoordinatorConfig::new(CurveKeyPair::generate().unwrap().secret, auth.clone());
     tune(&mut config);
@@ -729,11 +735,59 @@ async fn questions_beyond_max_pending_auth_wait_for_a_free_slot() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let slot_taken = tokio::time::Instant::now();
     let other = CurveKeyPair::generate().unwrap();
     let other_member = join(&coordinator, &other).await;
     assert_eq!(other_member.wait_for_key(WAIT).await.unwrap(), 1);
+    // Not before the slow answer freed the slot (1 s after it was taken).
+    assert!(
+        slot_taken.elapsed() >= Duration::from_millis(900),
+        "the second JOIN was answered after {:?}, with the only slot taken",
+        slot_taken.elapsed()
+    );
     assert_eq!(slow_member.wait_for_key(WAIT).await.unwrap(), 1);
-    // The other member was asked about at most once per ALIVE, never all at once.
-    assert!(auth.times_asked(other.public.as_bytes()) >= 2);
     assert_eq!(coordinator.members().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_recheck_asks_about_every_member_however_few_the_slots() {
+    // Five members, one question slot, a re-check every 4 s: one re-check reaches all five
+    // (one slot's worth per re-check, as before, would take five re-checks: 20 s).
+    let nobody = CurveKeyPair::generate().unwrap();
+    let (coordinator, auth) = hesitant_coordinator(&nobody, None, |c| {
+        c.max_pending_auth = 1;
+        c.recheck_every = Some(Duration::from_secs(4));
+    })
+    .await;
+    let pairs: Vec<_> = (0..5).map(|_| CurveKeyPair::generate().unwrap()).collect();
+    let mut members = Vec::new();
+    for pair in &pairs {
+        let m = join(&coordinator, pair).await;
+        m.wait_for_key(WAIT).await.unwrap();
+        members.push(m);
+    }
+    assert_eq!(coordinator.members().await.unwrap().len(), 5);
+    auth.refused
+        .lock()
+        .unwrap()
+        .extend(pairs.iter().map(|p| p.public.as_bytes().to_vec()));
+    let until = tokio::time::Instant::now() + Duration::from_secs(7);
+    while !coordinator.members().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "members left after the re-checks: {}",
+            coordinator.members().await.unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The key moved on.
+    drop(members);
+    let mut keys = coordinator.keys();
+    tokio::time::timeout(
+        WAIT,
+        keys.wait_for(|k| k.as_ref().is_some_and(|k| k.epoch >= 2)),
+    )
+    .await
+    .expect("the key rotated after the expulsions")
+    .unwrap();
 }
