@@ -443,14 +443,20 @@ impl Service {
         true
     }
 
-    async fn join(&mut self, id: &Bytes, key: CurvePublicKey, address: String) {
+    /// Why `key` may not (re)join on connection `id`, if it may not.
+    fn barred(&self, id: &Bytes, key: &CurvePublicKey) -> Option<&'static str> {
         if self.revoked.contains(key.as_bytes()) {
-            self.reply(id, Control::Denied("revoked".into())).await;
-            return;
+            Some("revoked")
+        } else if !self.members.contains_key(id) && self.members.len() >= self.config.max_members {
+            Some("the group is full")
+        } else {
+            None
         }
-        if !self.members.contains_key(id) && self.members.len() >= self.config.max_members {
-            self.reply(id, Control::Denied("the group is full".into()))
-                .await;
+    }
+
+    async fn join(&mut self, id: &Bytes, key: CurvePublicKey, address: String) {
+        if let Some(reason) = self.barred(id, &key) {
+            self.reply(id, Control::Denied(reason.into())).await;
             return;
         }
         // A member already admitted on this connection gets the current key again without a
@@ -574,13 +580,8 @@ impl Service {
             return;
         }
         // Revoked, or the group filled up, while the authenticator was thinking.
-        if self.revoked.contains(key.as_bytes()) {
-            self.reply(id, Control::Denied("revoked".into())).await;
-            return;
-        }
-        if !self.members.contains_key(id) && self.members.len() >= self.config.max_members {
-            self.reply(id, Control::Denied("the group is full".into()))
-                .await;
+        if let Some(reason) = self.barred(id, &key) {
+            self.reply(id, Control::Denied(reason.into())).await;
             return;
         }
         let joined = self

@@ -624,6 +624,20 @@ impl zmtp::zap::Authenticator for Hesitant {
 }
 
 impl Hesitant {
+    /// Waits until `pair`'s key was asked about `n` times (its JOIN is the second question:
+    /// the first is its CURVE handshake's).
+    async fn until_asked(&self, pair: &CurveKeyPair, n: usize) {
+        let until = tokio::time::Instant::now() + WAIT;
+        while self.times_asked(pair.public.as_bytes()) < n {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "asked {} times, not {n}",
+                self.times_asked(pair.public.as_bytes())
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn times_asked(&self, key: &[u8; 32]) -> usize {
         self.asked
             .lock()
@@ -668,14 +682,7 @@ async fn a_slow_authenticator_delays_only_the_member_it_is_asked_about() {
         hesitant_coordinator(&slow, Some(Duration::from_secs(4)), |_| {}).await;
     let slow_member = join(&coordinator, &slow).await;
     // Its JOIN is with the authenticator (the second question about its key).
-    let until = tokio::time::Instant::now() + WAIT;
-    while auth.times_asked(slow.public.as_bytes()) < 2 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the JOIN reached the authenticator"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    auth.until_asked(&slow, 2).await;
     // Meanwhile another member joins at once: it used to wait behind the slow answer.
     let fast = CurveKeyPair::generate().unwrap();
     let started = tokio::time::Instant::now();
@@ -727,14 +734,7 @@ async fn questions_beyond_max_pending_auth_wait_for_a_free_slot() {
     })
     .await;
     let slow_member = join(&coordinator, &slow).await;
-    let until = tokio::time::Instant::now() + WAIT;
-    while auth.times_asked(slow.public.as_bytes()) < 2 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the JOIN reached the authenticator"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    auth.until_asked(&slow, 2).await;
     let slot_taken = tokio::time::Instant::now();
     let other = CurveKeyPair::generate().unwrap();
     let other_member = join(&coordinator, &other).await;
