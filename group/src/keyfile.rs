@@ -177,10 +177,13 @@ pub fn key_file_text(key: &SigningKey, secret: bool) -> Zeroizing<String> {
 }
 
 /// Writes `key`'s public file at `public` and its secret file at `secret`, never over an
-/// existing file; the secret one is readable by its owner only (on Unix).
+/// existing file; the secret one is readable by its owner only (on Unix). When the secret file
+/// cannot be written, the public one just written is removed again: no half pair is left.
 pub fn write_key_files(key: &SigningKey, public: &Path, secret: &Path) -> Result<(), KeyFileError> {
     write_new(public, &key_file_text(key, false), false)?;
-    write_new(secret, &key_file_text(key, true), true)
+    write_new(secret, &key_file_text(key, true), true).inspect_err(|_| {
+        let _ = std::fs::remove_file(public);
+    })
 }
 
 fn write_new(path: &Path, text: &str, private: bool) -> Result<(), KeyFileError> {
@@ -249,6 +252,17 @@ mod tests {
             write_key_files(&key, &p, &s),
             Err(KeyFileError::Io { .. })
         ));
+        // A secret file that cannot be written leaves no public file behind.
+        let lone = d.join("lone");
+        assert!(matches!(
+            write_key_files(&key, &lone, &s),
+            Err(KeyFileError::Io { .. })
+        ));
+        assert!(
+            !lone.exists(),
+            "the public half of a failed pair was removed"
+        );
+        assert!(s.exists(), "the existing secret file is untouched");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
