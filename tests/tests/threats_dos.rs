@@ -74,25 +74,24 @@ async fn legitimate_client_is_served(server: &Socket, endpoint: &str) {
 /// How long one batch of the flood may take before the flood is called stalled.
 const STALL: Duration = Duration::from_secs(3);
 
-/// `ss`'s view of the TCP connections from `local` (windows, RTO, backoff), for a report.
-fn kernel_view(local: std::net::SocketAddr) -> String {
-    std::process::Command::new("ss")
-        .arg("-tnoi")
-        .arg(format!("( sport = :{0} or dport = :{0} )", local.port()))
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_else(|e| format!("(ss did not run: {e})"))
+/// `ss` with `flags` on the TCP connections from or to local port `port`.
+fn ss(flags: &str, port: u16) -> std::io::Result<String> {
+    let out = std::process::Command::new("ss")
+        .arg(flags)
+        .arg(format!("( sport = :{port} or dport = :{port} )"))
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ss`'s view of the connection from local port `port` (windows, RTO, backoff), for a report.
+fn kernel_view(port: u16) -> String {
+    ss("-tnoi", port).unwrap_or_else(|e| format!("(ss did not run: {e})"))
 }
 
 /// The server's unread octets and the attacker's unsent ones on the connection from local
 /// port `port`, as `ss` reports them (None when it cannot say).
 fn queues(port: u16) -> Option<(usize, usize)> {
-    let out = std::process::Command::new("ss")
-        .arg("-tnH")
-        .arg(format!("( sport = :{port} or dport = :{port} )"))
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ss("-tnH", port).ok()?;
     let (mut unread, mut unsent) = (None, None);
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -143,7 +142,7 @@ async fn row1_a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
                         eprintln!(
                             "the flood stalled after {written} octets; the connection as the \
                              kernel sees it:\n{}",
-                            kernel_view(attacker.local_addr().unwrap())
+                            kernel_view(port)
                         );
                         stalled = true;
                         break 'flood;
@@ -161,7 +160,7 @@ async fn row1_a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
                 Some((unread, _)) => assert!(
                     Instant::now() < drained_by,
                     "the server stopped reading: {unread} octets unread after the flood\n{}",
-                    kernel_view(attacker.local_addr().unwrap())
+                    kernel_view(port)
                 ),
                 // No `ss` here: everything written is taken as read, as before.
                 None => break written,
