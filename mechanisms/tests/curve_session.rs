@@ -79,7 +79,12 @@ fn take_output(session: &mut Session) -> Vec<u8> {
 
 #[test]
 fn curve_handshake_and_messages_both_ways() {
-    for delivery in [Delivery::Whole, Delivery::ByteByByte] {
+    for delivery in [
+        Delivery::Whole,
+        Delivery::ByteByByte,
+        Delivery::Reads(1000),
+        Delivery::Reads(64 << 10),
+    ] {
         let mut p = pair();
         p.delivery = delivery;
         assert!(p.handshake(), "{delivery:?}");

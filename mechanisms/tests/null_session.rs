@@ -21,7 +21,12 @@ fn pair(a: SocketType, b: SocketType) -> Pair {
 
 #[test]
 fn null_handshake_and_messages_both_ways() {
-    for delivery in [Delivery::Whole, Delivery::ByteByByte] {
+    for delivery in [
+        Delivery::Whole,
+        Delivery::ByteByByte,
+        Delivery::Reads(1000),
+        Delivery::Reads(64 << 10),
+    ] {
         let mut p = pair(SocketType::Dealer, SocketType::Router);
         p.delivery = delivery;
         assert!(p.handshake(), "{delivery:?}");

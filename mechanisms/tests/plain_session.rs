@@ -42,7 +42,12 @@ fn pair(user: &str, password: &str) -> Pair {
 
 #[test]
 fn plain_handshake_and_messages_both_ways() {
-    for delivery in [Delivery::Whole, Delivery::ByteByByte] {
+    for delivery in [
+        Delivery::Whole,
+        Delivery::ByteByByte,
+        Delivery::Reads(1000),
+        Delivery::Reads(64 << 10),
+    ] {
         let mut p = pair("admin", "secret");
         p.delivery = delivery;
         assert!(p.handshake(), "{delivery:?}");

@@ -34,7 +34,12 @@ fn pair(client_key: [u8; 32], zap: bool) -> Pair {
 
 #[test]
 fn handshake_and_traffic_in_the_session_pair_whole_and_byte_by_byte() {
-    for delivery in [Delivery::Whole, Delivery::ByteByByte] {
+    for delivery in [
+        Delivery::Whole,
+        Delivery::ByteByByte,
+        Delivery::Reads(1000),
+        Delivery::Reads(64 << 10),
+    ] {
         let mut p = pair(KEY, true);
         p.delivery = delivery;
         assert!(p.handshake(), "{:?} {:?}", p.client.error, p.server.error);

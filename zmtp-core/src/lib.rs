@@ -39,7 +39,7 @@ pub use error::{Error, Initiator, Limit, MonitorEvent, ProtocolError, UserError,
 pub use limits::Limits;
 pub use mechanism::{
     check_peer_socket_type, Established, HandshakeContext, IdentityCodec, Mechanism,
-    MechanismConfig, MessageCodec,
+    MechanismConfig, MessageCodec, Opened,
 };
 pub use session::{Event, Heartbeat, PeerInfo, Session, SessionConfig};
 pub use socket_type::SocketType;

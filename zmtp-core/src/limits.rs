@@ -20,6 +20,10 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// Most octets, summed over its topics, one peer may subscribe to. Default: 4 MiB.
     pub max_subscription_octets: u64,
+    /// Most octets of idle receive buffers one connection keeps for reuse: large bodies
+    /// (`wire::frame::POOL_AT` and above) are read into buffers of their own, which come back
+    /// when the application drops the messages they carried. 0 keeps none. Default: 4 MiB.
+    pub recv_buffer_pool: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +36,7 @@ impl Default for Limits {
             max_properties: 64,
             max_subscriptions: 16 * 1024,
             max_subscription_octets: 4 << 20,
+            recv_buffer_pool: 4 << 20,
         }
     }
 }

@@ -135,10 +135,34 @@ pub trait MessageCodec: Send + fmt::Debug {
     fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error>;
     /// Opens one wire frame into the frame it carries.
     fn open(&mut self, frame: Frame) -> Result<Frame, Error>;
+    /// Opens one wire frame whose body is a buffer the codec may overwrite (a large body
+    /// received into a buffer of its own): decrypts in place and says where the frame it carries
+    /// starts in `body`. `Ok(None)` means this codec does not open in place; `body` must then be
+    /// left as it was, and [`MessageCodec::open`] is called instead (the default).
+    fn open_in_place(
+        &mut self,
+        more: bool,
+        command: bool,
+        body: &mut [u8],
+    ) -> Result<Option<Opened>, Error> {
+        let _ = (more, command, body);
+        Ok(None)
+    }
     /// How many octets a wire frame may carry beyond its plaintext (for frame limits).
     fn overhead(&self) -> u64 {
         0
     }
+}
+
+/// Where [`MessageCodec::open_in_place`] left the frame it opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// MORE flag of the frame carried.
+    pub more: bool,
+    /// COMMAND flag of the frame carried.
+    pub command: bool,
+    /// Where its body starts in the buffer (it runs to the end).
+    pub start: usize,
 }
 
 /// Frames pass through unchanged (NULL, PLAIN).
@@ -153,5 +177,18 @@ impl MessageCodec for IdentityCodec {
 
     fn open(&mut self, frame: Frame) -> Result<Frame, Error> {
         Ok(frame)
+    }
+
+    fn open_in_place(
+        &mut self,
+        more: bool,
+        command: bool,
+        _body: &mut [u8],
+    ) -> Result<Option<Opened>, Error> {
+        Ok(Some(Opened {
+            more,
+            command,
+            start: 0,
+        }))
     }
 }

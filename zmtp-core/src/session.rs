@@ -24,9 +24,10 @@ use crate::mechanism::{HandshakeContext, Mechanism, MechanismConfig, MessageCode
 use crate::socket_type::SocketType;
 use crate::transmit::TransmitQueue;
 use crate::wire::command::{self, Command, Ping};
-use crate::wire::frame::{Frame, FrameDecoder, FrameLimits};
+use crate::wire::frame::{Frame, FrameDecoder, FrameLimits, RawBody};
 use crate::wire::greeting::{Greeting, GreetingDecoder};
 use crate::wire::metadata::{self, Metadata};
+use crate::wire::pool::BodyPool;
 
 /// Heartbeat settings (RFC 37; libzmq's `ZMQ_HEARTBEAT_*`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -159,6 +160,8 @@ struct Traffic {
     peer: PeerInfo,
     codec: Box<dyn MessageCodec>,
     frames: FrameDecoder,
+    /// Buffers for large bodies, back from the application for reuse.
+    pool: BodyPool,
     parts: Vec<Bytes>,
     message_bytes: u64,
     next_ping: Option<Instant>,
@@ -224,6 +227,26 @@ impl Session {
     pub fn handle_input(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
         let result = self.process_input(src, now);
         self.fail_on(result)
+    }
+
+    /// Where the next read may go instead of the read buffer: while a large frame body is
+    /// arriving, its own buffer, limited to what it still lacks (see
+    /// [`FrameDecoder::body_room`]). Read into it, then call [`Session::handle_input`] as after
+    /// any read. `None`: read into the buffer given to `handle_input`.
+    pub fn body_room(&mut self) -> Option<bytes::buf::Limit<&mut Vec<u8>>> {
+        match &mut self.phase {
+            Phase::Traffic(t) => t.frames.body_room(),
+            _ => None,
+        }
+    }
+
+    /// Octets of idle receive buffers this connection keeps for its next large bodies (bounded
+    /// by [`Limits::recv_buffer_pool`]).
+    pub fn idle_receive_buffers(&self) -> usize {
+        match &self.phase {
+            Phase::Traffic(t) => t.pool.idle_octets(),
+            _ => 0,
+        }
     }
 
     /// The peer closed its end.
@@ -372,7 +395,11 @@ impl Session {
     }
 
     fn process_input(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
-        if !src.is_empty() {
+        let into_body = match &mut self.phase {
+            Phase::Traffic(t) => t.frames.take_progress(),
+            _ => false,
+        };
+        if !src.is_empty() || into_body {
             // RFC 37: any traffic counts as a sign of life.
             self.handle_traffic_seen();
         }
@@ -413,10 +440,30 @@ impl Session {
                         data_limit_is_message,
                         commands_only: false,
                     };
-                    let Some(wire) = t.frames.decode(src, frame_limits)? else {
+                    let Some(wire) = t.frames.decode_raw(src, frame_limits, Some(&t.pool))? else {
                         return Ok(());
                     };
-                    let frame = t.codec.open(wire)?;
+                    let frame = match wire.body {
+                        RawBody::Shared(body) => t.codec.open(Frame {
+                            more: wire.more,
+                            command: wire.command,
+                            body,
+                        })?,
+                        RawBody::Own(mut buf) => {
+                            match t.codec.open_in_place(wire.more, wire.command, &mut buf)? {
+                                Some(o) => Frame {
+                                    more: o.more,
+                                    command: o.command,
+                                    body: t.pool.lend(buf, o.start),
+                                },
+                                None => t.codec.open(Frame {
+                                    more: wire.more,
+                                    command: wire.command,
+                                    body: t.pool.lend(buf, 0),
+                                })?,
+                            }
+                        }
+                    };
                     Self::handle_traffic_frame(&self.config, t, frame, &mut self.events, now)?;
                 }
             }
@@ -542,6 +589,7 @@ impl Session {
             peer,
             codec: established.codec,
             frames: FrameDecoder::new(),
+            pool: BodyPool::new(self.config.limits.recv_buffer_pool),
             parts: Vec::new(),
             message_bytes: 0,
             next_ping: self.config.heartbeat.interval.map(|i| now + i),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::auth::{AuthRequest, AuthResult};
 use crate::error::Error;
@@ -20,6 +20,10 @@ pub enum Delivery {
     Whole,
     /// One octet per `handle_input` call.
     ByteByByte,
+    /// As a connection driver reads: at most this many octets per read, each into the body
+    /// buffer the session offers ([`Session::body_room`]) when it offers one, else into the
+    /// inbox, with `handle_input` after each.
+    Reads(usize),
 }
 
 /// One end of a [`Pair`].
@@ -195,6 +199,31 @@ impl Pair {
                     end.drain(now);
                 }
                 end.drain(now);
+            }
+            Delivery::Reads(most) => {
+                let most = most.max(1);
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let n = match end.session.body_room() {
+                        Some(mut room) => {
+                            // A read fills at most the spare room the buffer has.
+                            let n = rest.len().min(most).min(room.chunk_mut().len());
+                            room.put_slice(&rest[..n]);
+                            n
+                        }
+                        None => {
+                            let n = rest.len().min(most);
+                            end.inbox.extend_from_slice(&rest[..n]);
+                            n
+                        }
+                    };
+                    rest = &rest[n..];
+                    if let Err(e) = end.session.handle_input(&mut end.inbox, now) {
+                        end.error = Some(e);
+                        break;
+                    }
+                    end.drain(now);
+                }
             }
         }
     }

@@ -301,7 +301,9 @@ where
                 }
                 break Error::Io("socket closed".into());
             }
-            r = rd.read_buf(&mut rbuf), if can_read => match r {
+            // A large body arriving is read straight into its own buffer (no copy); the rest
+            // into `rbuf`. While stalled, reads stay in `rbuf`, bounded by `can_read`.
+            r = read_some(&mut rd, &mut session, &mut rbuf, stalled), if can_read => match r {
                 Ok(0) if stalled || unprocessed => peer_eof = true,
                 Ok(0) => break session.handle_eof(),
                 Ok(_) if stalled => {
@@ -380,6 +382,20 @@ where
     ConnectionEnd {
         error,
         handshake_done,
+    }
+}
+
+/// One read: into the body of the large frame the session is receiving when there is one (and
+/// we are not stalled), else into `rbuf`.
+async fn read_some<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    session: &mut Session,
+    rbuf: &mut BytesMut,
+    stalled: bool,
+) -> std::io::Result<usize> {
+    match (!stalled).then(|| session.body_room()).flatten() {
+        Some(mut room) => rd.read_buf(&mut room).await,
+        None => rd.read_buf(rbuf).await,
     }
 }
 

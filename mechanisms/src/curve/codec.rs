@@ -13,7 +13,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zmtp_core::error::MalformedKind;
-use zmtp_core::{Command, Error, Frame, MessageCodec, ProtocolError, TransmitQueue};
+use zmtp_core::wire::frame::POOL_AT;
+use zmtp_core::wire::pool::BodyPool;
+use zmtp_core::{Command, Error, Frame, MessageCodec, Opened, ProtocolError, TransmitQueue};
 
 use super::crypto::{PrecomputedBox, Tag};
 use super::nonce::{self, ReceiveWindow, SendCounter};
@@ -39,7 +41,14 @@ pub(crate) struct CurveCodec {
     /// written and dropped, the next `reserve` takes their memory back, so sealing allocates
     /// (and the kernel zeroes fresh pages) only while earlier bodies are still in flight.
     scratch: BytesMut,
+    /// Buffers for large sealed bodies (`POOL_AT` octets and more), back from the writer once
+    /// written: a fresh megabyte per message would cost its page faults every time.
+    sealed: BodyPool,
 }
+
+/// Most octets of idle sealed-body buffers one connection keeps. What is in flight is bounded
+/// by the connection's write backlog, not by this.
+const SEALED_POOL: usize = 4 << 20;
 
 impl CurveCodec {
     /// The client's codec: it sends `…MESSAGEC` and receives `…MESSAGES`.
@@ -55,6 +64,7 @@ impl CurveCodec {
             sent,
             received,
             scratch: BytesMut::new(),
+            sealed: BodyPool::new(SEALED_POOL),
         }
     }
 
@@ -71,19 +81,13 @@ impl CurveCodec {
             sent,
             received,
             scratch: BytesMut::new(),
+            sealed: BodyPool::new(SEALED_POOL),
         }
     }
 
     /// The MESSAGE body for one frame.
     pub(crate) fn seal_body(&mut self, frame: &Frame) -> Result<Bytes, Error> {
         let n = self.sent.take()?;
-        // The payload is copied once, into the buffer it is then encrypted in.
-        let body = &mut self.scratch;
-        body.clear();
-        body.reserve(OVERHEAD + frame.body.len());
-        body.put_slice(NAME);
-        body.put_u64(n);
-        body.put_bytes(0, 16);
         let mut flags = 0;
         if frame.more {
             flags |= INNER_MORE;
@@ -91,29 +95,49 @@ impl CurveCodec {
         if frame.command {
             flags |= INNER_COMMAND;
         }
+        let len = OVERHEAD + frame.body.len();
+        if len >= POOL_AT {
+            // The payload is copied once, into a recycled buffer it is then encrypted in.
+            let mut body = self.sealed.take(len);
+            body.reserve_exact(len);
+            body.extend_from_slice(NAME);
+            body.extend_from_slice(&n.to_be_bytes());
+            body.extend_from_slice(&[0; 16]);
+            body.push(flags);
+            body.extend_from_slice(&frame.body);
+            self.seal_in(n, &mut body)?;
+            return Ok(self.sealed.lend(body, 0));
+        }
+        // The payload is copied once, into the buffer it is then encrypted in.
+        let body = &mut self.scratch;
+        body.clear();
+        body.reserve(len);
+        body.put_slice(NAME);
+        body.put_u64(n);
+        body.put_bytes(0, 16);
         body.put_u8(flags);
         body.put_slice(&frame.body);
+        let mut body = body.split();
+        self.seal_in(n, &mut body)?;
+        // The sealed body leaves; the rest of the buffer stays for the next one.
+        Ok(body.freeze())
+    }
+
+    /// Seals a MESSAGE body laid out in place (name, nonce, room for the tag, flags, payload).
+    fn seal_in(&self, n: u64, body: &mut [u8]) -> Result<(), Error> {
         let tag = self
             .key
             .seal(&nonce::short(self.send_prefix, n), &mut body[SEALED_AT..])?;
         body[16..SEALED_AT].copy_from_slice(&tag);
-        // The sealed body leaves; the rest of the buffer stays for the next one.
-        Ok(body.split().freeze())
-    }
-}
-
-impl MessageCodec for CurveCodec {
-    fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error> {
-        let body = self.seal_body(&frame)?;
-        // libzmq sends every MESSAGE as a plain data frame; MORE travels inside the box.
-        out.put_frame(false, false, body);
         Ok(())
     }
 
-    fn open(&mut self, frame: Frame) -> Result<Frame, Error> {
-        let body = frame.body;
+    /// Opens a MESSAGE body in place: the frame it carries starts at the returned offset.
+    fn open_box(&mut self, body: &mut [u8]) -> Result<Opened, Error> {
         if body.len() < NAME.len() || &body[..NAME.len()] != NAME {
-            let got = Command::parse(body.clone())
+            // A command name is at most 255 octets: its first 256 hold it whole.
+            let head = Bytes::copy_from_slice(&body[..body.len().min(256)]);
+            let got = Command::parse(head)
                 .map(|c| c.name_lossy())
                 .unwrap_or_default();
             return Err(ProtocolError::UnexpectedCommand {
@@ -130,18 +154,13 @@ impl MessageCodec for CurveCodec {
         self.received.check(n)?;
         let mut tag: Tag = [0; 16];
         tag.copy_from_slice(&body[16..SEALED_AT]);
-        // Decrypt in place when we hold the only reference; otherwise copy the ciphertext once.
-        let mut sealed = match body.try_into_mut() {
-            Ok(mut whole) => {
-                whole.advance(SEALED_AT);
-                whole
-            }
-            Err(shared) => BytesMut::from(&shared[SEALED_AT..]),
-        };
-        self.key
-            .open(&nonce::short(self.receive_prefix, n), &mut sealed, &tag)?;
+        self.key.open(
+            &nonce::short(self.receive_prefix, n),
+            &mut body[SEALED_AT..],
+            &tag,
+        )?;
         self.received.commit(n);
-        let flags = sealed.get_u8();
+        let flags = body[SEALED_AT];
         // RFC 26: flag bits 7-2 "are reserved for future use and MUST be zero".
         if flags & !(INNER_MORE | INNER_COMMAND) != 0 {
             return Err(ProtocolError::MalformedCommand(MalformedKind::Message).into());
@@ -151,11 +170,44 @@ impl MessageCodec for CurveCodec {
         if more && command {
             return Err(ProtocolError::CommandWithMore.into());
         }
-        Ok(Frame {
+        Ok(Opened {
             more,
             command,
-            body: sealed.freeze(),
+            start: OVERHEAD,
         })
+    }
+}
+
+impl MessageCodec for CurveCodec {
+    fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error> {
+        let body = self.seal_body(&frame)?;
+        // libzmq sends every MESSAGE as a plain data frame; MORE travels inside the box.
+        out.put_frame(false, false, body);
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<Frame, Error> {
+        // Decrypt in place when we hold the only reference; otherwise copy the body once.
+        let mut whole = match frame.body.try_into_mut() {
+            Ok(whole) => whole,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        let opened = self.open_box(&mut whole)?;
+        whole.advance(opened.start);
+        Ok(Frame {
+            more: opened.more,
+            command: opened.command,
+            body: whole.freeze(),
+        })
+    }
+
+    fn open_in_place(
+        &mut self,
+        _more: bool,
+        _command: bool,
+        body: &mut [u8],
+    ) -> Result<Option<Opened>, Error> {
+        self.open_box(body).map(Some)
     }
 
     fn overhead(&self) -> u64 {

@@ -10,11 +10,15 @@
 //! [`FrameDecoder`] is a resumable state machine over a `BytesMut`: it survives any split of its
 //! input, checks the announced size against the configured limit *before* reserving a byte,
 //! reserves at most [`RESERVE_AHEAD`] octets for a body that has not arrived, and hands bodies
-//! out without copying (`split_to(n).freeze()`).
+//! out without copying (`split_to(n).freeze()`). Given a [`BodyPool`]
+//! ([`FrameDecoder::decode_raw`]), it collects a body of [`POOL_AT`] octets or more in a buffer
+//! of its own, which the caller may read into directly ([`FrameDecoder::body_room`]).
 
+use bytes::buf::Limit as Limited;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Limit, ProtocolError};
+use crate::wire::pool::BodyPool;
 
 /// Flag bit: more frames of this message follow.
 pub const FLAG_MORE: u8 = 0x01;
@@ -25,6 +29,10 @@ pub const FLAG_COMMAND: u8 = 0x04;
 const RESERVED: u8 = !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND);
 /// The most a frame header makes the decoder reserve ahead of the body octets that arrived.
 pub const RESERVE_AHEAD: usize = 64 * 1024;
+/// Bodies at least this large are collected in a buffer of their own from a [`BodyPool`], when
+/// the decoder is given one. Below it, the allocator serves them well; above it (glibc's first
+/// `mmap` threshold), a new block per message costs a page fault per 4 KiB.
+pub const POOL_AT: usize = 128 * 1024;
 
 /// One frame as it travels: a data frame (possibly with MORE) or a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,16 +119,54 @@ pub struct FrameLimits {
     pub commands_only: bool,
 }
 
+/// A frame's body as [`FrameDecoder::decode_raw`] hands it out.
+#[derive(Debug)]
+pub enum RawBody {
+    /// A slice of the read buffer (or the read buffer itself).
+    Shared(Bytes),
+    /// A buffer of its own, taken from the pool: the caller holds it alone and may open it in
+    /// place, then lend it out ([`BodyPool::lend`]).
+    Own(Vec<u8>),
+}
+
+impl RawBody {
+    /// The body as `Bytes` (an own buffer is lent from `pool` when there is one).
+    pub fn freeze(self, pool: Option<&BodyPool>) -> Bytes {
+        match (self, pool) {
+            (RawBody::Shared(b), _) => b,
+            (RawBody::Own(v), Some(pool)) => pool.lend(v, 0),
+            (RawBody::Own(v), None) => Bytes::from(v),
+        }
+    }
+}
+
+/// A decoded frame whose body may be a buffer of its own.
+#[derive(Debug)]
+pub struct RawFrame {
+    /// MORE flag.
+    pub more: bool,
+    /// COMMAND flag.
+    pub command: bool,
+    /// The body.
+    pub body: RawBody,
+}
+
 /// Resumable frame decoder.
 #[derive(Debug)]
 pub struct FrameDecoder {
     state: DecodeState,
+    /// The body being collected in a buffer of its own (state `Body`, large frames, pool given).
+    own: Option<Vec<u8>>,
+    /// How much of `own` had arrived when [`FrameDecoder::take_progress`] last looked.
+    own_seen: usize,
 }
 
 impl Default for FrameDecoder {
     fn default() -> Self {
         FrameDecoder {
             state: DecodeState::Head,
+            own: None,
+            own_seen: 0,
         }
     }
 }
@@ -162,6 +208,22 @@ impl FrameDecoder {
         src: &mut BytesMut,
         limits: FrameLimits,
     ) -> Result<Option<Frame>, Error> {
+        Ok(self.decode_raw(src, limits, None)?.map(|f| Frame {
+            more: f.more,
+            command: f.command,
+            body: f.body.freeze(None),
+        }))
+    }
+
+    /// As [`FrameDecoder::decode`], but a body of [`POOL_AT`] octets or more is collected in a
+    /// buffer from `pool` (when given) and handed out as [`RawBody::Own`]. While such a body is
+    /// arriving, [`FrameDecoder::body_room`] offers its buffer to read into.
+    pub fn decode_raw(
+        &mut self,
+        src: &mut BytesMut,
+        limits: FrameLimits,
+        pool: Option<&BodyPool>,
+    ) -> Result<Option<RawFrame>, Error> {
         loop {
             match self.state {
                 DecodeState::Head => {
@@ -215,22 +277,43 @@ impl FrameDecoder {
                         limit: usize::MAX as u64,
                         actual: len,
                     })?;
-                    // Room for what is announced, but never more than `RESERVE_AHEAD` beyond what
-                    // has arrived: a header alone must not make us hold the body's size. The
-                    // buffer grows with the bytes that really arrive (the driver reserves as it
-                    // reads), so a 256 MiB frame costs 256 MiB only once 256 MiB were sent.
-                    if src.len() < len {
-                        src.reserve((len - src.len()).min(RESERVE_AHEAD));
+                    match pool {
+                        // A pooled buffer holds only what it held before: it grows with the
+                        // octets that arrive (see `body_room`).
+                        Some(pool) if len >= POOL_AT => {
+                            self.own = Some(pool.take(len));
+                            self.own_seen = 0;
+                        }
+                        // Room for what is announced, but never more than `RESERVE_AHEAD` beyond
+                        // what has arrived: a header alone must not make us hold the body's
+                        // size. The buffer grows with the bytes that really arrive (the driver
+                        // reserves as it reads), so a 256 MiB frame costs 256 MiB only once
+                        // 256 MiB were sent.
+                        _ if src.len() < len => {
+                            src.reserve((len - src.len()).min(RESERVE_AHEAD));
+                        }
+                        _ => {}
                     }
                     self.state = DecodeState::Body { flags, len };
                 }
                 DecodeState::Body { flags, len } => {
-                    if src.len() < len {
-                        return Ok(None);
-                    }
-                    let body = take_body(src, len);
+                    let body = match self.own.take() {
+                        Some(mut own) => {
+                            let n = (len - own.len()).min(src.len());
+                            own.extend_from_slice(&src[..n]);
+                            src.advance(n);
+                            if own.len() < len {
+                                self.own = Some(own);
+                                return Ok(None);
+                            }
+                            self.own_seen = 0;
+                            RawBody::Own(own)
+                        }
+                        None if src.len() < len => return Ok(None),
+                        None => RawBody::Shared(take_body(src, len)),
+                    };
                     self.state = DecodeState::Head;
-                    return Ok(Some(Frame {
+                    return Ok(Some(RawFrame {
                         more: flags & FLAG_MORE != 0,
                         command: flags & FLAG_COMMAND != 0,
                         body,
@@ -247,8 +330,39 @@ impl FrameDecoder {
             DecodeState::Size { flags } => {
                 (if flags & FLAG_LONG != 0 { 8usize } else { 1 }).saturating_sub(buffered)
             }
-            DecodeState::Body { len, .. } => len.saturating_sub(buffered),
+            DecodeState::Body { len, .. } => {
+                let have = self.own.as_ref().map_or(0, Vec::len);
+                len.saturating_sub(have).saturating_sub(buffered)
+            }
         }
+    }
+
+    /// While a large body is being collected in a buffer of its own, that buffer, limited to the
+    /// octets the body still lacks: reading into it puts the body where it will stay, with no
+    /// copy. Its spare room grows with what has arrived (doubling, up to the body's size), so a
+    /// header alone never makes us hold the body's size. Call [`FrameDecoder::decode_raw`]
+    /// afterwards, as after any read.
+    pub fn body_room(&mut self) -> Option<Limited<&mut Vec<u8>>> {
+        let DecodeState::Body { len, .. } = self.state else {
+            return None;
+        };
+        let own = self.own.as_mut()?;
+        let lacking = len - own.len();
+        if lacking == 0 {
+            return None;
+        }
+        if own.capacity() == own.len() {
+            own.reserve_exact(lacking.min(own.len().max(RESERVE_AHEAD)));
+        }
+        Some(own.limit(lacking))
+    }
+
+    /// Whether octets reached the body buffer since the last call (they count as traffic).
+    pub fn take_progress(&mut self) -> bool {
+        let have = self.own.as_ref().map_or(0, Vec::len);
+        let moved = have > self.own_seen;
+        self.own_seen = have;
+        moved
     }
 }
 
@@ -279,6 +393,144 @@ mod tests {
         let next = d.decode(&mut wire, LIMITS).unwrap().unwrap();
         assert_eq!(&next.body[..], b"next");
         assert!(wire.is_empty());
+    }
+
+    /// Feeds `wire` as a driver would, in reads of at most `most` octets, into `body_room` when
+    /// offered; returns the frames, each with whether its body was a buffer of its own.
+    fn read_all(wire: &[u8], most: usize, pool: &BodyPool) -> Vec<(Frame, bool)> {
+        let mut d = FrameDecoder::new();
+        let mut src = BytesMut::new();
+        let mut rest = wire;
+        let mut out = vec![];
+        loop {
+            while let Some(f) = d.decode_raw(&mut src, LIMITS, Some(pool)).unwrap() {
+                let own = matches!(f.body, RawBody::Own(_));
+                out.push((
+                    Frame {
+                        more: f.more,
+                        command: f.command,
+                        body: f.body.freeze(Some(pool)),
+                    },
+                    own,
+                ));
+            }
+            if rest.is_empty() {
+                return out;
+            }
+            let n = match d.body_room() {
+                Some(mut room) => {
+                    let n = rest.len().min(most).min(room.chunk_mut().len());
+                    assert!(room.remaining_mut() >= n);
+                    room.put_slice(&rest[..n]);
+                    n
+                }
+                None => {
+                    let n = rest.len().min(most);
+                    src.extend_from_slice(&rest[..n]);
+                    n
+                }
+            };
+            rest = &rest[n..];
+        }
+    }
+
+    #[test]
+    fn a_large_body_is_read_into_its_own_buffer_however_the_reads_fall() {
+        let big: Vec<u8> = (0..POOL_AT * 3 + 17).map(|i| (i % 251) as u8).collect();
+        let mut wire = BytesMut::new();
+        encode_frame(&Frame::data(Bytes::from_static(b"head"), true), &mut wire);
+        encode_frame(&Frame::data(Bytes::from(big.clone()), true), &mut wire);
+        encode_frame(&Frame::data(Bytes::from_static(b"tail"), false), &mut wire);
+        encode_frame(
+            &Frame::data(Bytes::from(vec![9u8; POOL_AT]), false),
+            &mut wire,
+        );
+        for most in [1, 7, 4096, 65536, 1 << 20] {
+            let pool = BodyPool::new(8 << 20);
+            let frames = read_all(&wire, most, &pool);
+            assert_eq!(frames.len(), 4, "reads of {most}");
+            assert_eq!(&frames[0].0.body[..], b"head");
+            assert_eq!(frames[1].0.body, big, "reads of {most}");
+            assert!(frames[1].0.more);
+            assert_eq!(&frames[2].0.body[..], b"tail");
+            assert_eq!(frames[3].0.body.len(), POOL_AT);
+            let owned: Vec<bool> = frames.iter().map(|f| f.1).collect();
+            assert_eq!(owned, [false, true, false, true], "reads of {most}");
+        }
+    }
+
+    #[test]
+    fn a_header_alone_gets_no_more_pooled_room_than_reserve_ahead() {
+        let limits = FrameLimits {
+            max_data: 1 << 30,
+            ..LIMITS
+        };
+        let pool = BodyPool::new(8 << 20);
+        let mut d = FrameDecoder::new();
+        // A header announcing 256 MiB, and then the body only as it arrives.
+        let mut src = BytesMut::from(&b"\x02\x00\x00\x00\x00\x10\x00\x00\x00"[..]);
+        assert!(d
+            .decode_raw(&mut src, limits, Some(&pool))
+            .unwrap()
+            .is_none());
+        let room = d.body_room().unwrap();
+        assert!(room.get_ref().capacity() <= RESERVE_AHEAD);
+        assert_eq!(Limited::limit(&room), 256 << 20);
+        // After 1 MiB has arrived the buffer holds at most about twice that.
+        let mut arrived = 0;
+        while arrived < 1 << 20 {
+            let mut room = d.body_room().unwrap();
+            let n = room.chunk_mut().len().min((1 << 20) - arrived);
+            room.put_bytes(1, n);
+            arrived += n;
+            assert!(d
+                .decode_raw(&mut src, limits, Some(&pool))
+                .unwrap()
+                .is_none());
+        }
+        let room = d.body_room().unwrap();
+        assert!(room.get_ref().capacity() <= (2 << 20) + RESERVE_AHEAD);
+        assert_eq!(d.bytes_wanted(0), (256 << 20) - (1 << 20));
+    }
+
+    #[test]
+    fn the_next_large_body_lands_in_the_buffer_the_last_one_gave_back() {
+        let mut wire = BytesMut::new();
+        for _ in 0..2 {
+            encode_frame(
+                &Frame::data(Bytes::from(vec![3u8; 1 << 20]), false),
+                &mut wire,
+            );
+        }
+        let pool = BodyPool::new(4 << 20);
+        let mut d = FrameDecoder::new();
+        let first = d
+            .decode_raw(&mut wire, LIMITS, Some(&pool))
+            .unwrap()
+            .unwrap()
+            .body
+            .freeze(Some(&pool));
+        let at = first.as_ptr();
+        drop(first);
+        let second = d
+            .decode_raw(&mut wire, LIMITS, Some(&pool))
+            .unwrap()
+            .unwrap()
+            .body
+            .freeze(Some(&pool));
+        assert_eq!(second.as_ptr(), at);
+        assert_eq!(second.len(), 1 << 20);
+        // Without a pool the decoder hands out plain buffers, as before.
+        let mut wire = BytesMut::new();
+        encode_frame(
+            &Frame::data(Bytes::from(vec![3u8; 1 << 20]), false),
+            &mut wire,
+        );
+        let f = FrameDecoder::new()
+            .decode(&mut wire, LIMITS)
+            .unwrap()
+            .unwrap();
+        assert!(f.body.try_into_mut().is_ok());
     }
 
     fn decode_all(wire: &[u8]) -> Result<Vec<Frame>, Error> {

@@ -5,3 +5,4 @@ pub mod command;
 pub mod frame;
 pub mod greeting;
 pub mod metadata;
+pub mod pool;

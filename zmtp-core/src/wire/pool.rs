@@ -1,0 +1,228 @@
+//! Receive buffers for large frame bodies, kept for reuse.
+//!
+//! A large body is read straight into a buffer of its own, and the message the application gets
+//! is a view of that buffer. When the application drops the message, the buffer comes back here
+//! (if the connection is still open and the pool has room) instead of going back to the
+//! allocator, so the next large message lands in memory that is already mapped. Without this, a
+//! stream of megabyte messages costs a fresh set of page faults per message: the allocator hands
+//! large blocks back to the kernel when they are freed.
+//!
+//! The pool is bounded by the octets it keeps idle ([`crate::Limits::recv_buffer_pool`]); a
+//! buffer that would take it past its bound is freed. Buffers lent out are not counted: they
+//! are messages, bounded by the receive high-water mark like any other. The pool belongs to one
+//! connection, and the messages hold it only weakly: once the connection is gone, their buffers
+//! are freed as they are dropped.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+
+/// The idle buffers of one connection.
+#[derive(Debug)]
+pub struct BodyPool {
+    shared: Arc<Mutex<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    buffers: Vec<Vec<u8>>,
+    /// Capacity summed over `buffers`.
+    held: usize,
+    /// The most `held` may reach.
+    bound: usize,
+}
+
+impl BodyPool {
+    /// A pool that keeps at most `bound` octets of idle buffers (0: none, every buffer is freed
+    /// when its message is dropped).
+    pub fn new(bound: usize) -> BodyPool {
+        BodyPool {
+            shared: Arc::new(Mutex::new(Idle {
+                buffers: Vec::new(),
+                held: 0,
+                bound,
+            })),
+        }
+    }
+
+    /// An empty buffer for a body of `len` octets: the smallest idle one that holds it whole,
+    /// else the largest idle one (it grows as the body arrives), else a new one with no
+    /// capacity. Nothing is reserved here for a body that has not arrived.
+    pub fn take(&self, len: usize) -> Vec<u8> {
+        let mut idle = lock(&self.shared);
+        let fits = idle
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        let pick = fits.or_else(|| {
+            idle.buffers
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i)
+        });
+        match pick {
+            Some(i) => {
+                let buf = idle.buffers.swap_remove(i);
+                idle.held -= buf.capacity();
+                buf
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Octets of idle buffers held now.
+    pub fn idle_octets(&self) -> usize {
+        lock(&self.shared).held
+    }
+
+    /// Gives `buf` (a complete body) to the application as `Bytes` viewing `buf[start..]`. The
+    /// buffer comes back to this pool when the last clone of the `Bytes` is dropped.
+    pub fn lend(&self, buf: Vec<u8>, start: usize) -> Bytes {
+        let lent = Lent {
+            buf,
+            home: Arc::downgrade(&self.shared),
+        };
+        let whole = Bytes::from_owner(lent);
+        if start == 0 {
+            whole
+        } else {
+            whole.slice(start.min(whole.len())..)
+        }
+    }
+
+    /// Returns an unused buffer (a body that was refused, say).
+    pub fn give_back(&self, buf: Vec<u8>) {
+        put_back(&self.shared, buf);
+    }
+}
+
+fn lock(shared: &Mutex<Idle>) -> std::sync::MutexGuard<'_, Idle> {
+    // The lock guards plain bookkeeping that no panic can leave half-done.
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn put_back(shared: &Mutex<Idle>, mut buf: Vec<u8>) {
+    buf.clear();
+    let cap = buf.capacity();
+    if cap == 0 {
+        return;
+    }
+    let mut idle = lock(shared);
+    if idle.held.saturating_add(cap) <= idle.bound {
+        idle.held += cap;
+        idle.buffers.push(buf);
+    }
+}
+
+/// A body lent to the application; its buffer goes home when dropped.
+struct Lent {
+    buf: Vec<u8>,
+    home: Weak<Mutex<Idle>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            put_back(&home, std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(pool: &BodyPool, len: usize) -> Vec<u8> {
+        let mut b = pool.take(len);
+        b.resize(len, 7);
+        b
+    }
+
+    #[test]
+    fn a_dropped_message_returns_its_buffer_and_the_next_body_reuses_it() {
+        let pool = BodyPool::new(4 << 20);
+        let buf = filled(&pool, 1 << 20);
+        let addr = buf.as_ptr();
+        let msg = pool.lend(buf, 0);
+        assert_eq!(msg.len(), 1 << 20);
+        assert_eq!(pool.idle_octets(), 0, "lent buffers are not idle");
+        drop(msg);
+        assert!(pool.idle_octets() >= 1 << 20);
+        let again = pool.take(1 << 20);
+        assert_eq!(
+            again.as_ptr(),
+            addr,
+            "the same memory, not a new allocation"
+        );
+        assert!(again.is_empty());
+        assert_eq!(pool.idle_octets(), 0);
+    }
+
+    #[test]
+    fn clones_keep_the_buffer_until_the_last_is_dropped() {
+        let pool = BodyPool::new(4 << 20);
+        let msg = pool.lend(filled(&pool, 1000), 10);
+        assert_eq!(msg.len(), 990);
+        let copy = msg.clone();
+        drop(msg);
+        assert_eq!(pool.idle_octets(), 0);
+        assert_eq!(copy[0], 7);
+        drop(copy);
+        assert!(pool.idle_octets() >= 1000);
+    }
+
+    #[test]
+    fn idle_octets_never_exceed_the_bound() {
+        let pool = BodyPool::new(3 << 20);
+        let msgs: Vec<Bytes> = (0..10)
+            .map(|_| pool.lend(filled(&pool, 1 << 20), 0))
+            .collect();
+        drop(msgs);
+        assert!(pool.idle_octets() <= 3 << 20, "{}", pool.idle_octets());
+        assert!(pool.idle_octets() >= 2 << 20);
+        // A buffer larger than the whole bound is never kept.
+        let big = pool.lend(filled(&pool, 8 << 20), 0);
+        drop(big);
+        assert!(pool.idle_octets() <= 3 << 20);
+    }
+
+    #[test]
+    fn a_zero_bound_keeps_nothing() {
+        let pool = BodyPool::new(0);
+        drop(pool.lend(filled(&pool, 1 << 20), 0));
+        assert_eq!(pool.idle_octets(), 0);
+        assert_eq!(pool.take(10).capacity(), 0);
+    }
+
+    #[test]
+    fn messages_outliving_their_connection_free_their_buffers() {
+        let pool = BodyPool::new(4 << 20);
+        let msg = pool.lend(filled(&pool, 1 << 20), 0);
+        drop(pool);
+        assert_eq!(msg.len(), 1 << 20);
+        drop(msg); // no pool to return to: freed, and no panic
+    }
+
+    #[test]
+    fn take_prefers_the_smallest_buffer_that_fits() {
+        let pool = BodyPool::new(16 << 20);
+        let a = pool.lend(filled(&pool, 4 << 20), 0);
+        let b = pool.lend(filled(&pool, 1 << 20), 0);
+        drop((a, b));
+        assert!(pool.take(1000).capacity() < 4 << 20);
+        // Nothing fits 8 MiB: the largest is taken, to grow.
+        assert!(pool.take(8 << 20).capacity() >= 4 << 20);
+    }
+}
