@@ -56,9 +56,9 @@ pub struct BenchArgs {
     pub only: Option<String>,
     /// Run only the fan-out cases: one PUB's CPU time per message for 1, 10 and 100
     /// subscribers (in another process), CURVE (encrypted once per connection) against group
-    /// keys (sealed and signed once for all). No libzmq involved; --runs, --bytes, --runtime
-    /// and --processes do not apply.
-    #[arg(long, conflicts_with_all = ["processes", "runs", "bytes", "runtime"])]
+    /// keys (sealed and signed once for all). No libzmq involved; --runs, --bytes and
+    /// --processes do not apply; --runtime lays out the publisher's runtime.
+    #[arg(long, conflicts_with_all = ["processes", "runs", "bytes"])]
     pub fanout: bool,
 }
 
@@ -71,6 +71,20 @@ pub enum Layout {
     Multi,
 }
 
+/// A runtime laid out as asked.
+pub(crate) fn runtime(layout: Layout) -> Result<tokio::runtime::Runtime, Failure> {
+    match layout {
+        Layout::Current => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Layout::Multi => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| Failure::other(format!("cannot start runtime: {e}")))
+}
+
 /// Runs one case of ours on a runtime of its own, laid out as asked.
 fn run_ours(
     layout: Layout,
@@ -81,19 +95,7 @@ fn run_ours(
 ) -> Result<f64, Failure> {
     std::thread::scope(|scope| {
         scope
-            .spawn(|| {
-                let runtime = match layout {
-                    Layout::Current => tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build(),
-                    Layout::Multi => tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(2)
-                        .enable_all()
-                        .build(),
-                }
-                .map_err(|e| Failure::other(format!("cannot start runtime: {e}")))?;
-                runtime.block_on(ours(case, security, plan, keys))
-            })
+            .spawn(|| runtime(layout)?.block_on(ours(case, security, plan, keys)))
             .join()
             .unwrap_or_else(|_| Err(Failure::other("benchmark thread panicked")))
     })
@@ -426,7 +428,7 @@ mod reference {
 
 pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     if args.fanout {
-        return crate::fanout::run(args.quick, args.json, args.only.as_deref()).await;
+        return crate::fanout::run(args.quick, args.json, args.only.as_deref(), args.runtime);
     }
     let plan = if args.quick {
         Plan {

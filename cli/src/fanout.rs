@@ -32,6 +32,7 @@ use zmtp_group::{
     MemberConfig, SigningKey,
 };
 
+use crate::bench::{runtime, Layout};
 use crate::common::Failure;
 
 /// The audiences compared.
@@ -408,11 +409,31 @@ fn ordered(fields: &[(&str, serde_json::Value)]) -> String {
 }
 
 /// `zmtp bench --fanout`: every (audience, mode) case, as a table or one JSON document.
-pub async fn run(quick: bool, json_out: bool, only: Option<&str>) -> Result<(), Failure> {
+/// Runs the fan-out cases, the publisher on a runtime of its own laid out as asked (on a
+/// thread of its own, so the caller's runtime only waits).
+pub fn run(quick: bool, json_out: bool, only: Option<&str>, layout: Layout) -> Result<(), Failure> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime(layout)?.block_on(run_cases(quick, json_out, only, layout)))
+            .join()
+            .unwrap_or_else(|_| Err(Failure::other("benchmark thread panicked")))
+    })
+}
+
+async fn run_cases(
+    quick: bool,
+    json_out: bool,
+    only: Option<&str>,
+    layout: Layout,
+) -> Result<(), Failure> {
+    let layout_name = match layout {
+        Layout::Current => "current",
+        Layout::Multi => "multi",
+    };
     if !json_out {
         println!(
             "fan-out: one PUB, {PAYLOAD} B messages, its subscribers in another process; \
-             publisher CPU (user+system) per message"
+             publisher CPU (user+system) per message; publisher runtime: {layout_name}"
         );
         println!(
             "{:<6} {:>11} {:>9} {:>12} {:>8} {:>10} {:>14}",
@@ -436,6 +457,7 @@ pub async fn run(quick: bool, json_out: bool, only: Option<&str>) -> Result<(), 
                     ("messages", json!(o.messages)),
                     ("payload_bytes", json!(PAYLOAD)),
                     ("signed", json!(o.mode == Mode::Group)),
+                    ("runtime", json!(layout_name)),
                     ("publisher_cpu_s", json!(o.cpu.as_secs_f64())),
                     ("publisher_idle_cpu_ms_per_s", json!(o.idle * 1e3)),
                     ("wall_s", json!(o.wall.as_secs_f64())),

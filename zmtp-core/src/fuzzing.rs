@@ -1,12 +1,13 @@
 //! Entry points for fuzz targets and for the tests that replay their corpora. Each takes
 //! arbitrary bytes, must never panic on them, and asserts the round-trip properties of its format.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::wire::command::{self, Command, Ping};
-use crate::wire::frame::{encode_frame, FrameDecoder, FrameLimits};
+use crate::wire::frame::{encode_frame, Frame, FrameDecoder, FrameLimits};
 use crate::wire::greeting::GreetingDecoder;
 use crate::wire::metadata::Metadata;
+use crate::wire::pool::BodyPool;
 
 const LIMITS: FrameLimits = FrameLimits {
     max_data: 1 << 16,
@@ -76,6 +77,66 @@ pub fn frames(data: &[u8]) {
         redecoded.push(f);
     }
     assert_eq!(redecoded, out, "frames survive a round trip");
+    pooled_frames(data, &reference);
+}
+
+/// The pooled path of the frame decoder against the plain one: bodies from a small threshold up
+/// are collected in buffers of their own, read as a driver reads (into `body_room` when it is
+/// offered, in reads of a size taken from the input), and half the frames are dropped as they
+/// come so that their buffers are reused for later ones.
+fn pooled_frames(data: &[u8], reference: &[Frame]) {
+    let threshold = usize::from(data.get(1).copied().unwrap_or(0) % 64);
+    let step = usize::from(data.get(2).copied().unwrap_or(1)).max(1);
+    let pool = BodyPool::with_threshold(1 << 16, threshold);
+    let mut decoder = FrameDecoder::new();
+    let mut src = BytesMut::new();
+    let mut rest = data;
+    let mut kept = Vec::new();
+    let mut seen = 0;
+    'reading: loop {
+        loop {
+            match decoder.decode_raw(&mut src, LIMITS, Some(&pool)) {
+                Ok(Some(f)) => {
+                    let frame = Frame {
+                        more: f.more,
+                        command: f.command,
+                        body: f.body.freeze(Some(&pool)),
+                    };
+                    assert_eq!(Some(&frame), reference.get(seen), "pooled frame {seen}");
+                    if seen % 2 == 0 {
+                        kept.push((seen, frame));
+                    }
+                    seen += 1;
+                }
+                Ok(None) => break,
+                Err(_) => break 'reading,
+            }
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let n = match decoder.body_room() {
+            Some(mut room) => {
+                let n = rest.len().min(step).min(room.chunk_mut().len());
+                room.put_slice(&rest[..n]);
+                n
+            }
+            None => {
+                let n = rest.len().min(step);
+                src.extend_from_slice(&rest[..n]);
+                n
+            }
+        };
+        rest = &rest[n..];
+    }
+    assert_eq!(
+        seen,
+        reference.len(),
+        "the pooled path decoded as many frames"
+    );
+    for (i, frame) in kept {
+        assert_eq!(&frame, &reference[i], "a kept frame was overwritten");
+    }
 }
 
 /// Command parsers: a parsed command re-encodes to its input; PING, PONG and ERROR parse or fail

@@ -20,10 +20,12 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// Most octets, summed over its topics, one peer may subscribe to. Default: 4 MiB.
     pub max_subscription_octets: u64,
-    /// Most octets of idle receive buffers one connection keeps for reuse: large bodies
-    /// (`wire::frame::POOL_AT` and above) are read into buffers of their own, which come back
-    /// when the application drops the messages they carried. 0 keeps none. Default: 4 MiB.
-    pub recv_buffer_pool: usize,
+    /// Most octets of idle large-body buffers a socket keeps for reuse, shared by all its
+    /// connections: bodies of `wire::frame::POOL_AT` octets and more are received into buffers
+    /// of their own, which come back when the application drops the messages they carried, and
+    /// CURVE seals such bodies into buffers that come back once written. 0 keeps none.
+    /// Default: 8 MiB.
+    pub buffer_pool: usize,
 }
 
 impl Default for Limits {
@@ -36,7 +38,7 @@ impl Default for Limits {
             max_properties: 64,
             max_subscriptions: 16 * 1024,
             max_subscription_octets: 4 << 20,
-            recv_buffer_pool: 4 << 20,
+            buffer_pool: 8 << 20,
         }
     }
 }

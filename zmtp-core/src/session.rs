@@ -12,7 +12,7 @@
 //! last-gasp bytes (an ERROR command) are still available from `poll_transmit`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -62,6 +62,19 @@ pub struct SessionConfig {
     pub authenticate: bool,
     /// Extra properties announced in READY/INITIATE (libzmq's `ZMQ_METADATA`).
     pub metadata: Metadata,
+    /// The large-body buffers of this configuration's sessions (see [`SessionConfig::buffers`]).
+    buffers: BufferCell,
+}
+
+/// Made on first use, from the limits the configuration has by then. A clone of a
+/// configuration starts without one, so it gets buffers (and a bound) of its own.
+#[derive(Debug, Default)]
+struct BufferCell(OnceLock<BodyPool>);
+
+impl Clone for BufferCell {
+    fn clone(&self) -> Self {
+        BufferCell::default()
+    }
 }
 
 impl SessionConfig {
@@ -77,7 +90,17 @@ impl SessionConfig {
             zap_domain: None,
             authenticate: false,
             metadata: Metadata::new(),
+            buffers: BufferCell::default(),
         }
+    }
+
+    /// The pool of large-body buffers that every session of this configuration (every
+    /// connection of the socket) shares, bounded by `limits.buffer_pool` as it was when the
+    /// first session started.
+    pub fn buffers(&self) -> &BodyPool {
+        self.buffers
+            .0
+            .get_or_init(|| BodyPool::new(self.limits.buffer_pool))
     }
 
     /// The domain mechanisms see: `Some` (possibly empty) when peers are authenticated.
@@ -160,8 +183,6 @@ struct Traffic {
     peer: PeerInfo,
     codec: Box<dyn MessageCodec>,
     frames: FrameDecoder,
-    /// Buffers for large bodies, back from the application for reuse.
-    pool: BodyPool,
     parts: Vec<Bytes>,
     message_bytes: u64,
     next_ping: Option<Instant>,
@@ -188,7 +209,7 @@ impl Session {
     /// Starts a connection. Our greeting is queued at once, in full: libzmq waits for our first
     /// octets before sending the rest of its own, so we never wait for the peer's.
     pub fn new(config: Arc<SessionConfig>, peer_address: impl Into<String>, now: Instant) -> Self {
-        let mut tx = TransmitQueue::new();
+        let mut tx = TransmitQueue::with_buffers(config.buffers().clone());
         let mut greeting = BytesMut::with_capacity(64);
         Greeting::ours(config.mechanism.name(), config.mechanism.as_server()).encode(&mut greeting);
         tx.put_slice(&greeting);
@@ -240,13 +261,10 @@ impl Session {
         }
     }
 
-    /// Octets of idle receive buffers this connection keeps for its next large bodies (bounded
-    /// by [`Limits::recv_buffer_pool`]).
-    pub fn idle_receive_buffers(&self) -> usize {
-        match &self.phase {
-            Phase::Traffic(t) => t.pool.idle_octets(),
-            _ => 0,
-        }
+    /// Octets of idle large-body buffers kept for reuse by this session's socket (all sessions
+    /// of its configuration), bounded by [`Limits::buffer_pool`].
+    pub fn idle_buffer_octets(&self) -> usize {
+        self.config.buffers().idle_octets()
     }
 
     /// The peer closed its end.
@@ -440,7 +458,8 @@ impl Session {
                         data_limit_is_message,
                         commands_only: false,
                     };
-                    let Some(wire) = t.frames.decode_raw(src, frame_limits, Some(&t.pool))? else {
+                    let pool = self.config.buffers();
+                    let Some(wire) = t.frames.decode_raw(src, frame_limits, Some(pool))? else {
                         return Ok(());
                     };
                     let frame = match wire.body {
@@ -454,12 +473,12 @@ impl Session {
                                 Some(o) => Frame {
                                     more: o.more,
                                     command: o.command,
-                                    body: t.pool.lend(buf, o.start),
+                                    body: pool.lend(buf, o.start),
                                 },
                                 None => t.codec.open(Frame {
                                     more: wire.more,
                                     command: wire.command,
-                                    body: t.pool.lend(buf, 0),
+                                    body: pool.lend(buf, 0),
                                 })?,
                             }
                         }
@@ -589,7 +608,6 @@ impl Session {
             peer,
             codec: established.codec,
             frames: FrameDecoder::new(),
-            pool: BodyPool::new(self.config.limits.recv_buffer_pool),
             parts: Vec::new(),
             message_bytes: 0,
             next_ping: self.config.heartbeat.interval.map(|i| now + i),

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::wire::frame::encode_header;
+use crate::wire::pool::BodyPool;
 
 /// Payloads at least this large are chained rather than copied.
 pub const CHAIN_THRESHOLD: usize = 8 * 1024;
@@ -16,12 +17,27 @@ pub struct TransmitQueue {
     small: BytesMut,
     chunks: VecDeque<Bytes>,
     queued: usize,
+    buffers: Option<BodyPool>,
 }
 
 impl TransmitQueue {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty queue whose codec may seal large bodies into buffers from `buffers`.
+    pub fn with_buffers(buffers: BodyPool) -> Self {
+        TransmitQueue {
+            buffers: Some(buffers),
+            ..Self::default()
+        }
+    }
+
+    /// Where a codec takes buffers for large bodies it builds (and lends them out of, so that
+    /// they come back once written), when the queue has a pool.
+    pub fn buffers(&self) -> Option<&BodyPool> {
+        self.buffers.as_ref()
     }
 
     /// Total octets queued.

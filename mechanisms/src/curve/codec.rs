@@ -41,14 +41,7 @@ pub(crate) struct CurveCodec {
     /// written and dropped, the next `reserve` takes their memory back, so sealing allocates
     /// (and the kernel zeroes fresh pages) only while earlier bodies are still in flight.
     scratch: BytesMut,
-    /// Buffers for large sealed bodies (`POOL_AT` octets and more), back from the writer once
-    /// written: a fresh megabyte per message would cost its page faults every time.
-    sealed: BodyPool,
 }
-
-/// Most octets of idle sealed-body buffers one connection keeps. What is in flight is bounded
-/// by the connection's write backlog, not by this.
-const SEALED_POOL: usize = 4 << 20;
 
 impl CurveCodec {
     /// The client's codec: it sends `…MESSAGEC` and receives `…MESSAGES`.
@@ -64,7 +57,6 @@ impl CurveCodec {
             sent,
             received,
             scratch: BytesMut::new(),
-            sealed: BodyPool::new(SEALED_POOL),
         }
     }
 
@@ -81,12 +73,17 @@ impl CurveCodec {
             sent,
             received,
             scratch: BytesMut::new(),
-            sealed: BodyPool::new(SEALED_POOL),
         }
     }
 
-    /// The MESSAGE body for one frame.
-    pub(crate) fn seal_body(&mut self, frame: &Frame) -> Result<Bytes, Error> {
+    /// The MESSAGE body for one frame. A large one is sealed into a buffer from `buffers`
+    /// (the transmit queue's), which comes back once written: a fresh megabyte per message
+    /// would cost its page faults every time.
+    pub(crate) fn seal_body(
+        &mut self,
+        frame: &Frame,
+        buffers: Option<&BodyPool>,
+    ) -> Result<Bytes, Error> {
         let n = self.sent.take()?;
         let mut flags = 0;
         if frame.more {
@@ -96,9 +93,9 @@ impl CurveCodec {
             flags |= INNER_COMMAND;
         }
         let len = OVERHEAD + frame.body.len();
-        if len >= POOL_AT {
+        if let Some(pool) = buffers.filter(|_| len >= POOL_AT) {
             // The payload is copied once, into a recycled buffer it is then encrypted in.
-            let mut body = self.sealed.take(len);
+            let mut body = pool.take(len);
             body.reserve_exact(len);
             body.extend_from_slice(NAME);
             body.extend_from_slice(&n.to_be_bytes());
@@ -106,7 +103,7 @@ impl CurveCodec {
             body.push(flags);
             body.extend_from_slice(&frame.body);
             self.seal_in(n, &mut body)?;
-            return Ok(self.sealed.lend(body, 0));
+            return Ok(pool.lend(body, 0));
         }
         // The payload is copied once, into the buffer it is then encrypted in.
         let body = &mut self.scratch;
@@ -180,7 +177,7 @@ impl CurveCodec {
 
 impl MessageCodec for CurveCodec {
     fn seal(&mut self, frame: Frame, out: &mut TransmitQueue) -> Result<(), Error> {
-        let body = self.seal_body(&frame)?;
+        let body = self.seal_body(&frame, out.buffers())?;
         // libzmq sends every MESSAGE as a plain data frame; MORE travels inside the box.
         out.put_frame(false, false, body);
         Ok(())

@@ -12,7 +12,8 @@
 //! reserves at most [`RESERVE_AHEAD`] octets for a body that has not arrived, and hands bodies
 //! out without copying (`split_to(n).freeze()`). Given a [`BodyPool`]
 //! ([`FrameDecoder::decode_raw`]), it collects a body of [`POOL_AT`] octets or more in a buffer
-//! of its own, which the caller may read into directly ([`FrameDecoder::body_room`]).
+//! of its own instead: what of the body was already in the read buffer is copied there, and the
+//! caller reads the rest into it directly ([`FrameDecoder::body_room`]), with no copy.
 
 use bytes::buf::Limit as Limited;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -215,8 +216,8 @@ impl FrameDecoder {
         }))
     }
 
-    /// As [`FrameDecoder::decode`], but a body of [`POOL_AT`] octets or more is collected in a
-    /// buffer from `pool` (when given) and handed out as [`RawBody::Own`]. While such a body is
+    /// As [`FrameDecoder::decode`], but a body of [`BodyPool::threshold`] octets or more
+    /// ([`POOL_AT`] unless the pool says otherwise) is collected in a buffer from `pool` (when given) and handed out as [`RawBody::Own`]. While such a body is
     /// arriving, [`FrameDecoder::body_room`] offers its buffer to read into.
     pub fn decode_raw(
         &mut self,
@@ -280,7 +281,7 @@ impl FrameDecoder {
                     match pool {
                         // A pooled buffer holds only what it held before: it grows with the
                         // octets that arrive (see `body_room`).
-                        Some(pool) if len >= POOL_AT => {
+                        Some(pool) if len >= pool.threshold() => {
                             self.own = Some(pool.take(len));
                             self.own_seen = 0;
                         }
@@ -299,6 +300,9 @@ impl FrameDecoder {
                 DecodeState::Body { flags, len } => {
                     let body = match self.own.take() {
                         Some(mut own) => {
+                            // `body_room` never lets a read go past `len`.
+                            debug_assert!(own.len() <= len);
+                            own.truncate(len);
                             let n = (len - own.len()).min(src.len());
                             own.extend_from_slice(&src[..n]);
                             src.advance(n);
@@ -347,7 +351,7 @@ impl FrameDecoder {
             return None;
         };
         let own = self.own.as_mut()?;
-        let lacking = len - own.len();
+        let lacking = len.saturating_sub(own.len());
         if lacking == 0 {
             return None;
         }

@@ -7,20 +7,28 @@
 //! stream of megabyte messages costs a fresh set of page faults per message: the allocator hands
 //! large blocks back to the kernel when they are freed.
 //!
-//! The pool is bounded by the octets it keeps idle ([`crate::Limits::recv_buffer_pool`]); a
-//! buffer that would take it past its bound is freed. Buffers lent out are not counted: they
-//! are messages, bounded by the receive high-water mark like any other. The pool belongs to one
-//! connection, and the messages hold it only weakly: once the connection is gone, their buffers
-//! are freed as they are dropped.
+//! CURVE seals its large bodies into buffers from the same pool, which come back once written.
+//!
+//! The pool is bounded by the octets it keeps idle ([`crate::Limits::buffer_pool`]); a buffer
+//! that would take it past its bound is freed. One pool serves every connection of a socket
+//! (all sessions of one [`crate::SessionConfig`]), so the bound holds however many peers there
+//! are. A buffer is reused only for a body at least half its size, so a small message never
+//! holds a much larger buffer. Buffers lent out are not counted: each is a message (or a sealed
+//! body waiting to be written), at most twice its length plus the read-ahead. Messages hold the
+//! pool only weakly: once the socket is gone, their buffers are freed as they are dropped.
 
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 
-/// The idle buffers of one connection.
-#[derive(Debug)]
+use crate::wire::frame::POOL_AT;
+
+/// Idle buffers for large bodies. Clones share the same buffers.
+#[derive(Clone, Debug)]
 pub struct BodyPool {
     shared: Arc<Mutex<Idle>>,
+    /// Bodies at least this large get a buffer from the pool.
+    threshold: usize,
 }
 
 #[derive(Debug)]
@@ -36,37 +44,51 @@ impl BodyPool {
     /// A pool that keeps at most `bound` octets of idle buffers (0: none, every buffer is freed
     /// when its message is dropped).
     pub fn new(bound: usize) -> BodyPool {
+        BodyPool::with_threshold(bound, POOL_AT)
+    }
+
+    /// A pool for bodies of at least `threshold` octets rather than [`POOL_AT`] (for tests and
+    /// fuzzing, which exercise the pooled path with small inputs).
+    pub fn with_threshold(bound: usize, threshold: usize) -> BodyPool {
         BodyPool {
             shared: Arc::new(Mutex::new(Idle {
                 buffers: Vec::new(),
                 held: 0,
                 bound,
             })),
+            threshold,
         }
     }
 
-    /// An empty buffer for a body of `len` octets: the smallest idle one that holds it whole,
-    /// else the largest idle one (it grows as the body arrives), else a new one with no
+    /// Bodies at least this large are collected in buffers from this pool.
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// An empty buffer for a body of `len` octets. Only idle buffers of at most twice `len`
+    /// are candidates (a small body never holds a large buffer); of those, the smallest that
+    /// holds the body whole (the most recently returned among equals, whose memory is likeliest
+    /// still in cache), else the largest (it grows as the body arrives), else a new one with no
     /// capacity. Nothing is reserved here for a body that has not arrived.
     pub fn take(&self, len: usize) -> Vec<u8> {
         let mut idle = lock(&self.shared);
-        let fits = idle
-            .buffers
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.capacity() >= len)
-            .min_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i);
-        let pick = fits.or_else(|| {
+        let most = len.saturating_mul(2);
+        // Newest first: `min_by_key` keeps the first of equal minimums, `max_by_key` the last.
+        let candidates = || {
             idle.buffers
                 .iter()
                 .enumerate()
-                .max_by_key(|(_, b)| b.capacity())
-                .map(|(i, _)| i)
-        });
+                .rev()
+                .filter(move |(_, b)| b.capacity() <= most)
+        };
+        let pick = candidates()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .or_else(|| candidates().rev().max_by_key(|(_, b)| b.capacity()))
+            .map(|(i, _)| i);
         match pick {
             Some(i) => {
-                let buf = idle.buffers.swap_remove(i);
+                let buf = idle.buffers.remove(i);
                 idle.held -= buf.capacity();
                 buf
             }
@@ -216,13 +238,54 @@ mod tests {
     }
 
     #[test]
+    fn among_equal_buffers_the_most_recently_returned_comes_back_first() {
+        let pool = BodyPool::new(8 << 20);
+        let a = pool.lend(filled(&pool, 1 << 20), 0);
+        let b = pool.lend(filled(&pool, 1 << 20), 0);
+        let b_at = b.as_ptr();
+        drop(a);
+        drop(b);
+        let again = pool.take(1 << 20);
+        assert_eq!(again.as_ptr(), b_at);
+    }
+
+    #[test]
     fn take_prefers_the_smallest_buffer_that_fits() {
         let pool = BodyPool::new(16 << 20);
         let a = pool.lend(filled(&pool, 4 << 20), 0);
-        let b = pool.lend(filled(&pool, 1 << 20), 0);
+        let b = pool.lend(filled(&pool, 3 << 20), 0);
         drop((a, b));
-        assert!(pool.take(1000).capacity() < 4 << 20);
-        // Nothing fits 8 MiB: the largest is taken, to grow.
-        assert!(pool.take(8 << 20).capacity() >= 4 << 20);
+        assert_eq!(pool.take(3 << 20).capacity(), 3 << 20);
+        let pool = BodyPool::new(16 << 20);
+        let a = pool.lend(filled(&pool, 4 << 20), 0);
+        let b = pool.lend(filled(&pool, 3 << 20), 0);
+        drop((a, b));
+        // Nothing holds 5 MiB whole: the largest within twice that is taken, to grow.
+        assert_eq!(pool.take(5 << 20).capacity(), 4 << 20);
+    }
+
+    #[test]
+    fn a_small_body_never_takes_a_buffer_more_than_twice_its_size() {
+        let pool = BodyPool::new(16 << 20);
+        drop(pool.lend(filled(&pool, 4 << 20), 0));
+        assert_eq!(
+            pool.take(1 << 20).capacity(),
+            0,
+            "a new buffer, not the 4 MiB one"
+        );
+        assert_eq!(pool.take(2 << 20).capacity(), 4 << 20);
+    }
+
+    #[test]
+    fn clones_share_one_bound() {
+        let pool = BodyPool::new(3 << 20);
+        let other = pool.clone();
+        let msgs: Vec<Bytes> = (0..3)
+            .map(|_| pool.lend(filled(&pool, 1 << 20), 0))
+            .chain((0..3).map(|_| other.lend(filled(&other, 1 << 20), 0)))
+            .collect();
+        drop(msgs);
+        assert_eq!(pool.idle_octets(), other.idle_octets());
+        assert!(pool.idle_octets() <= 3 << 20);
     }
 }
