@@ -13,7 +13,6 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zmtp_core::error::MalformedKind;
-use zmtp_core::wire::frame::POOL_AT;
 use zmtp_core::wire::pool::BodyPool;
 use zmtp_core::{Command, Error, Frame, MessageCodec, Opened, ProtocolError, TransmitQueue};
 
@@ -93,9 +92,9 @@ impl CurveCodec {
             flags |= INNER_COMMAND;
         }
         let len = OVERHEAD + frame.body.len();
-        if let Some(pool) = buffers.filter(|_| len >= POOL_AT) {
+        if let Some(pool) = buffers.filter(|p| len >= p.threshold()) {
             // The payload is copied once, into a recycled buffer it is then encrypted in.
-            let mut body = pool.take(len);
+            let mut body = pool.take(len).into_vec();
             body.reserve_exact(len);
             body.extend_from_slice(NAME);
             body.extend_from_slice(&n.to_be_bytes());

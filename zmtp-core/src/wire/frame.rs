@@ -19,7 +19,7 @@ use bytes::buf::Limit as Limited;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Limit, ProtocolError};
-use crate::wire::pool::BodyPool;
+use crate::wire::pool::{BodyPool, Taken};
 
 /// Flag bit: more frames of this message follow.
 pub const FLAG_MORE: u8 = 0x01;
@@ -157,7 +157,7 @@ pub struct RawFrame {
 pub struct FrameDecoder {
     state: DecodeState,
     /// The body being collected in a buffer of its own (state `Body`, large frames, pool given).
-    own: Option<Vec<u8>>,
+    own: Option<Taken>,
     /// How much of `own` had arrived when [`FrameDecoder::take_progress`] last looked.
     own_seen: usize,
 }
@@ -217,8 +217,9 @@ impl FrameDecoder {
     }
 
     /// As [`FrameDecoder::decode`], but a body of [`BodyPool::threshold`] octets or more
-    /// ([`POOL_AT`] unless the pool says otherwise) is collected in a buffer from `pool` (when given) and handed out as [`RawBody::Own`]. While such a body is
-    /// arriving, [`FrameDecoder::body_room`] offers its buffer to read into.
+    /// ([`POOL_AT`] unless the pool says otherwise) is collected in a buffer from `pool` (when
+    /// given) and handed out as [`RawBody::Own`]. While such a body is arriving,
+    /// [`FrameDecoder::body_room`] offers its buffer to read into.
     pub fn decode_raw(
         &mut self,
         src: &mut BytesMut,
@@ -299,7 +300,8 @@ impl FrameDecoder {
                 }
                 DecodeState::Body { flags, len } => {
                     let body = match self.own.take() {
-                        Some(mut own) => {
+                        Some(mut taken) => {
+                            let own = taken.buf();
                             // `body_room` never lets a read go past `len`.
                             debug_assert!(own.len() <= len);
                             own.truncate(len);
@@ -307,11 +309,11 @@ impl FrameDecoder {
                             own.extend_from_slice(&src[..n]);
                             src.advance(n);
                             if own.len() < len {
-                                self.own = Some(own);
+                                self.own = Some(taken);
                                 return Ok(None);
                             }
                             self.own_seen = 0;
-                            RawBody::Own(own)
+                            RawBody::Own(taken.into_vec())
                         }
                         None if src.len() < len => return Ok(None),
                         None => RawBody::Shared(take_body(src, len)),
@@ -335,7 +337,7 @@ impl FrameDecoder {
                 (if flags & FLAG_LONG != 0 { 8usize } else { 1 }).saturating_sub(buffered)
             }
             DecodeState::Body { len, .. } => {
-                let have = self.own.as_ref().map_or(0, Vec::len);
+                let have = self.own.as_ref().map_or(0, |t| t.as_vec().len());
                 len.saturating_sub(have).saturating_sub(buffered)
             }
         }
@@ -350,7 +352,7 @@ impl FrameDecoder {
         let DecodeState::Body { len, .. } = self.state else {
             return None;
         };
-        let own = self.own.as_mut()?;
+        let own = self.own.as_mut()?.buf();
         let lacking = len.saturating_sub(own.len());
         if lacking == 0 {
             return None;
@@ -363,7 +365,7 @@ impl FrameDecoder {
 
     /// Whether octets reached the body buffer since the last call (they count as traffic).
     pub fn take_progress(&mut self) -> bool {
-        let have = self.own.as_ref().map_or(0, Vec::len);
+        let have = self.own.as_ref().map_or(0, |t| t.as_vec().len());
         let moved = have > self.own_seen;
         self.own_seen = have;
         moved
