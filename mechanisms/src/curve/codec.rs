@@ -92,28 +92,19 @@ impl CurveCodec {
             flags |= INNER_COMMAND;
         }
         let len = OVERHEAD + frame.body.len();
+        // The payload is copied once, into the buffer it is then encrypted in: a recycled one
+        // for a large body, else the scratch buffer.
         if let Some(pool) = buffers.filter(|p| len >= p.threshold()) {
-            // The payload is copied once, into a recycled buffer it is then encrypted in.
             let mut body = pool.take(len).into_vec();
             body.reserve_exact(len);
-            body.extend_from_slice(NAME);
-            body.extend_from_slice(&n.to_be_bytes());
-            body.extend_from_slice(&[0; 16]);
-            body.push(flags);
-            body.extend_from_slice(&frame.body);
+            lay_out(&mut body, n, flags, &frame.body);
             self.seal_in(n, &mut body)?;
             return Ok(pool.lend(body, 0));
         }
-        // The payload is copied once, into the buffer it is then encrypted in.
-        let body = &mut self.scratch;
-        body.clear();
-        body.reserve(len);
-        body.put_slice(NAME);
-        body.put_u64(n);
-        body.put_bytes(0, 16);
-        body.put_u8(flags);
-        body.put_slice(&frame.body);
-        let mut body = body.split();
+        self.scratch.clear();
+        self.scratch.reserve(len);
+        lay_out(&mut self.scratch, n, flags, &frame.body);
+        let mut body = self.scratch.split();
         self.seal_in(n, &mut body)?;
         // The sealed body leaves; the rest of the buffer stays for the next one.
         Ok(body.freeze())
@@ -172,6 +163,15 @@ impl CurveCodec {
             start: OVERHEAD,
         })
     }
+}
+
+/// Writes a MESSAGE body before sealing: name, nonce, room for the tag, inner flags, payload.
+fn lay_out(out: &mut impl BufMut, n: u64, flags: u8, payload: &[u8]) {
+    out.put_slice(NAME);
+    out.put_u64(n);
+    out.put_bytes(0, 16);
+    out.put_u8(flags);
+    out.put_slice(payload);
 }
 
 impl MessageCodec for CurveCodec {

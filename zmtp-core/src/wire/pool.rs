@@ -137,11 +137,6 @@ impl BodyPool {
             whole.slice(start.min(whole.len())..)
         }
     }
-
-    /// Returns an unused buffer (a body that was refused, say).
-    pub fn give_back(&self, buf: Vec<u8>) {
-        put_back(&self.shared, buf);
-    }
 }
 
 fn lock(shared: &Mutex<Idle>) -> std::sync::MutexGuard<'_, Idle> {
