@@ -9,8 +9,11 @@
 //!
 //! Connection tasks see the socket only through [`SocketLink`], implemented here by `Shared`.
 
+use std::future::{poll_fn, Future};
 use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,6 +37,26 @@ use crate::pattern::{refusal, Pattern};
 use crate::peers::{PeerEntry, PeerId, Peers, SubscriptionQueue};
 use crate::pipe::{Delivery, Inbox, OutPipe, Parts, PushError, Received};
 use crate::tcp;
+
+/// Runs a send or a receive for at most `limit` (then [`SocketError::Timeout`]). One that
+/// needs no waiting is done at its first poll, before the clock is read or a timer armed: with a
+/// timeout set, that would otherwise cost more than the rest of a small message's way. So a
+/// zero timeout still does whatever needs no waiting.
+async fn within<T>(
+    limit: Option<Duration>,
+    operation: impl Future<Output = Result<T, SocketError>>,
+) -> Result<T, SocketError> {
+    let mut operation = pin!(operation);
+    let Some(limit) = limit else {
+        return operation.await;
+    };
+    if let Poll::Ready(done) = poll_fn(|cx| Poll::Ready(operation.as_mut().poll(cx))).await {
+        return done;
+    }
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or(Err(SocketError::Timeout))
+}
 
 /// State shared by a socket and its tasks.
 #[derive(Debug)]
@@ -788,15 +811,7 @@ impl Socket {
     /// its high-water mark, and (for PUSH, DEALER, PAIR, REQ) while no peer is connected, for at
     /// most [`SocketOptions::sndtimeo`] (then [`SocketError::Timeout`], with nothing sent).
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SocketError> {
-        let message = message.into();
-        match self.shared.options.sndtimeo {
-            None => self.send_now(message).await,
-            // `timeout` polls the send once before looking at the clock, so a zero timeout
-            // still sends whatever needs no waiting.
-            Some(limit) => tokio::time::timeout(limit, self.send_now(message))
-                .await
-                .unwrap_or(Err(SocketError::Timeout)),
-        }
+        within(self.shared.options.sndtimeo, self.send_now(message.into())).await
     }
 
     async fn send_now(&self, message: Message) -> Result<(), SocketError> {
@@ -892,12 +907,7 @@ impl Socket {
     /// sender's routing id; REQ and REP strip their envelopes. Waits for at most
     /// [`SocketOptions::rcvtimeo`] (then [`SocketError::Timeout`]).
     pub async fn recv(&self) -> Result<Message, SocketError> {
-        match self.shared.options.rcvtimeo {
-            None => self.recv_now().await,
-            Some(limit) => tokio::time::timeout(limit, self.recv_now())
-                .await
-                .unwrap_or(Err(SocketError::Timeout)),
-        }
+        within(self.shared.options.rcvtimeo, self.recv_now()).await
     }
 
     async fn recv_now(&self) -> Result<Message, SocketError> {
