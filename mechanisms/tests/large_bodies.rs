@@ -50,7 +50,7 @@ fn one_message(p: &mut Pair, parts: Vec<Bytes>) -> Vec<Bytes> {
             got = Some(m);
         }
     }
-    got.expect("a message")
+    got.expect("a message").into_vec()
 }
 
 fn pattern(len: usize, seed: u8) -> Bytes {

@@ -41,7 +41,7 @@ pub use mechanism::{
     check_peer_socket_type, Established, HandshakeContext, IdentityCodec, Mechanism,
     MechanismConfig, MessageCodec, Opened,
 };
-pub use session::{Event, Heartbeat, PeerInfo, Session, SessionConfig};
+pub use session::{Event, Heartbeat, Parts, PeerInfo, Session, SessionConfig};
 pub use socket_type::SocketType;
 pub use transmit::TransmitQueue;
 pub use wire::command::Command;

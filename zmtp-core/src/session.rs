@@ -146,6 +146,11 @@ pub struct PeerInfo {
     pub user_id: Option<String>,
 }
 
+/// A multipart message's frames. Up to two are kept inline (a body alone, or an envelope
+/// delimiter or routing id and a body), so the common message costs no allocation of its own on
+/// its way between the wire and the application; longer messages spill to the heap.
+pub type Parts = smallvec::SmallVec<[Bytes; 2]>;
+
 /// Outputs for the application.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -153,7 +158,7 @@ pub enum Event {
     /// The handshake completed.
     Ready(PeerInfo),
     /// A whole multipart message.
-    Message(Vec<Bytes>),
+    Message(Parts),
     /// The peer subscribed to a topic (SUBSCRIBE command, or a `\x01topic` message for 3.0).
     Subscribe(Bytes),
     /// The peer cancelled a subscription.
@@ -183,7 +188,7 @@ struct Traffic {
     peer: PeerInfo,
     codec: Box<dyn MessageCodec>,
     frames: FrameDecoder,
-    parts: Vec<Bytes>,
+    parts: Parts,
     message_bytes: u64,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
@@ -297,19 +302,24 @@ impl Session {
         self.fail_on(result)
     }
 
-    /// Queues a multipart message.
-    pub fn send_message(&mut self, parts: Vec<Bytes>) -> Result<(), Error> {
+    /// Queues a multipart message (a `Vec<Bytes>`, [`Parts`], an array, …).
+    pub fn send_message<P>(&mut self, parts: P) -> Result<(), Error>
+    where
+        P: IntoIterator<Item = Bytes>,
+        P::IntoIter: ExactSizeIterator,
+    {
+        let parts = parts.into_iter();
         let Phase::Traffic(t) = &mut self.phase else {
             return Err(match &self.phase {
                 Phase::Failed(e) => e.clone(),
                 _ => UserError::NotReady.into(),
             });
         };
-        if parts.is_empty() {
+        if parts.len() == 0 {
             return Err(UserError::EmptyMessage.into());
         }
         let last = parts.len() - 1;
-        for (i, part) in parts.into_iter().enumerate() {
+        for (i, part) in parts.enumerate() {
             t.codec.seal(Frame::data(part, i < last), &mut self.tx)?;
         }
         Ok(())
@@ -608,7 +618,7 @@ impl Session {
             peer,
             codec: established.codec,
             frames: FrameDecoder::new(),
-            parts: Vec::new(),
+            parts: Parts::new(),
             message_bytes: 0,
             next_ping: self.config.heartbeat.interval.map(|i| now + i),
             pong_deadline: None,
@@ -685,7 +695,7 @@ impl Session {
                     Ok(())
                 }
                 _ => {
-                    events.push_back(Event::Message(vec![body]));
+                    events.push_back(Event::Message(smallvec::smallvec![body]));
                     Ok(())
                 }
             };

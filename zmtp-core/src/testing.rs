@@ -96,7 +96,7 @@ impl End {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::Message(m) => Some(m.clone()),
+                Event::Message(m) => Some(m.to_vec()),
                 _ => None,
             })
             .collect()

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zmtp_core::Metadata;
+use zmtp_core::{Metadata, Parts};
 
 /// A multipart message. Received messages carry their connection's properties (Peer-Address,
 /// User-Id and ZAP metadata, Socket-Type, Identity, …).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Message {
-    parts: Vec<Bytes>,
+    // One or two parts are kept inline: the common message allocates nothing of its own.
+    parts: Parts,
     properties: Option<Arc<Metadata>>,
 }
 
@@ -17,12 +18,20 @@ impl Message {
     /// A message from its parts.
     pub fn new(parts: Vec<Bytes>) -> Message {
         Message {
-            parts,
+            parts: Parts::from_vec(parts),
             properties: None,
         }
     }
 
-    pub(crate) fn with_properties(parts: Vec<Bytes>, properties: Arc<Metadata>) -> Message {
+    /// A message of one part.
+    pub fn single(part: impl Into<Bytes>) -> Message {
+        Message {
+            parts: smallvec::smallvec![part.into()],
+            properties: None,
+        }
+    }
+
+    pub(crate) fn with_properties(parts: Parts, properties: Arc<Metadata>) -> Message {
         Message {
             parts,
             properties: Some(properties),
@@ -36,6 +45,11 @@ impl Message {
 
     /// Takes the parts.
     pub fn into_parts(self) -> Vec<Bytes> {
+        self.parts.into_vec()
+    }
+
+    /// Takes the parts as they are kept (no allocation for one or two).
+    pub(crate) fn into_frames(self) -> Parts {
         self.parts
     }
 
@@ -78,35 +92,70 @@ impl From<Vec<Bytes>> for Message {
 
 impl From<Bytes> for Message {
     fn from(part: Bytes) -> Self {
-        Message::new(vec![part])
+        Message::single(part)
     }
 }
 
 impl From<&str> for Message {
     fn from(part: &str) -> Self {
-        Message::new(vec![Bytes::copy_from_slice(part.as_bytes())])
+        Message::single(Bytes::copy_from_slice(part.as_bytes()))
     }
 }
 
 impl From<Vec<u8>> for Message {
     fn from(part: Vec<u8>) -> Self {
-        Message::new(vec![Bytes::from(part)])
+        Message::single(part)
     }
 }
 
 impl<const N: usize> From<[&str; N]> for Message {
     fn from(parts: [&str; N]) -> Self {
-        Message::new(
-            parts
-                .iter()
-                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-                .collect(),
-        )
+        parts
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+            .collect()
     }
 }
 
 impl From<Vec<Vec<u8>>> for Message {
     fn from(parts: Vec<Vec<u8>>) -> Self {
-        Message::new(parts.into_iter().map(Bytes::from).collect())
+        parts.into_iter().map(Bytes::from).collect()
+    }
+}
+
+impl FromIterator<Bytes> for Message {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(parts: I) -> Self {
+        Message {
+            parts: parts.into_iter().collect(),
+            properties: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_or_two_parts_are_kept_inline_and_more_spill() {
+        assert!(!Message::from("x").parts.spilled());
+        assert!(!Message::from(Bytes::from_static(b"x")).parts.spilled());
+        assert!(!Message::from(["", "body"]).parts.spilled());
+        let three = Message::from(["a", "b", "c"]);
+        assert!(three.parts.spilled());
+        assert_eq!(
+            three.into_parts(),
+            vec![Bytes::from("a"), "b".into(), "c".into()]
+        );
+    }
+
+    #[test]
+    fn parts_keep_their_order_however_they_are_built() {
+        let mut m = Message::new(vec![Bytes::from("b")]);
+        m.push("c");
+        m.push_front("a");
+        assert_eq!(m.parts(), ["a", "b", "c"].map(Bytes::from));
+        let collected: Message = m.parts().iter().cloned().collect();
+        assert_eq!(collected, m);
     }
 }

@@ -194,9 +194,8 @@ impl Pattern {
             // with the routing id the peer had, and PAIR (whose inbox only ever holds messages
             // from the peer it admitted) passes it on, whoever holds the pair now.
             Pattern::Router(p) => {
-                let mut framed = Vec::with_capacity(parts.len() + 1);
-                framed.push(p.routing_id(peer).unwrap_or(routing_id).clone());
-                framed.extend(parts);
+                let mut framed = parts;
+                framed.insert(0, p.routing_id(peer).unwrap_or(routing_id).clone());
                 Ok(Some(framed))
             }
             Pattern::Pair(_) => Ok(Some(parts)),
@@ -236,7 +235,7 @@ impl Pattern {
                     }
                     Join::Refused { .. } => return None,
                 };
-                admitted.first = probe.then(|| vec![Bytes::new()]);
+                admitted.first = probe.then(|| smallvec::smallvec![Bytes::new()]);
             }
             Pattern::Dealer(p) => admitted.first = p.join(),
             Pattern::Publisher(p) => admitted.first = p.join(peer),

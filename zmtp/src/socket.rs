@@ -160,7 +160,10 @@ impl Shared {
         };
         // XPUB: the application hears which topics nobody wants any more.
         if !notices.is_empty() {
-            let mut batch = notices.into_iter().map(|n| vec![n]).collect();
+            let mut batch = notices
+                .into_iter()
+                .map(|n| smallvec::smallvec![n])
+                .collect();
             self.inbox.deliver_all(id, &mut batch);
         }
         self.inbox.detach(id);
@@ -285,7 +288,7 @@ impl SocketLink for Shared {
             .peer_subscription(id, &topic, subscribe)?;
         self.peers_changed.notify_waiters();
         // XPUB hands subscriptions to the application as `\x01topic` / `\x00topic`.
-        Ok(notice.map(|n| vec![n]))
+        Ok(notice.map(|n| smallvec::smallvec![n]))
     }
 
     fn room_freed(&self) {
@@ -816,7 +819,7 @@ impl Socket {
 
     async fn send_now(&self, message: Message) -> Result<(), SocketError> {
         let shared = &self.shared;
-        let parts = message.into_parts();
+        let parts = message.into_frames();
         let (route, parts) = match shared.socket_type {
             // Nothing to decide: the common case takes no pattern lock.
             SocketType::Push | SocketType::Dealer if !parts.is_empty() => {

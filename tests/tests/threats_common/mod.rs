@@ -339,7 +339,7 @@ pub fn seen(events: &[Event]) -> Vec<Seen> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Message(m) => Some(Seen::Message(m.clone())),
+            Event::Message(m) => Some(Seen::Message(m.to_vec())),
             Event::Subscribe(t) => Some(Seen::Subscribe(t.clone())),
             Event::Cancel(t) => Some(Seen::Cancel(t.clone())),
             _ => None,

@@ -4,6 +4,8 @@
 
 use bytes::Bytes;
 
+use crate::Parts;
+
 use super::{require_parts, Operation, PatternError, Route};
 use crate::SocketType;
 
@@ -28,23 +30,19 @@ impl Dealer {
     }
 
     /// What to send a peer that just joined: the empty probe message, with `probe_router`.
-    pub fn join(&self) -> Option<Vec<Bytes>> {
-        self.probe_router.then(|| vec![Bytes::new()])
+    pub fn join(&self) -> Option<Parts> {
+        self.probe_router.then(|| smallvec::smallvec![Bytes::new()])
     }
 
     /// Routes a message to the next peer with room (RFC 28: DEALER "SHALL route outgoing
     /// messages to available peers using a round-robin strategy").
-    pub fn send<K>(&self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send<K>(&self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         Ok((Route::RoundRobin, message))
     }
 
     /// A message from a peer, delivered as it is.
-    pub fn recv<K>(
-        &self,
-        _peer: K,
-        message: Vec<Bytes>,
-    ) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv<K>(&self, _peer: K, message: Parts) -> Result<Option<Parts>, PatternError> {
         Ok(Some(message))
     }
 }
@@ -55,18 +53,14 @@ pub struct Push;
 
 impl Push {
     /// Routes a message to the next peer with room (RFC 30).
-    pub fn send<K>(&self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send<K>(&self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         Ok((Route::RoundRobin, message))
     }
 
     /// PUSH never receives: [`PatternError::Unsupported`] (RFC 30: PUSH "SHALL only send
     /// messages"; libzmq: `ENOTSUP`). The socket discards what peers send it.
-    pub fn recv<K>(
-        &self,
-        _peer: K,
-        _message: Vec<Bytes>,
-    ) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv<K>(&self, _peer: K, _message: Parts) -> Result<Option<Parts>, PatternError> {
         Err(unsupported(SocketType::Push, Operation::Receive))
     }
 }
@@ -78,16 +72,12 @@ pub struct Pull;
 impl Pull {
     /// PULL never sends: [`PatternError::Unsupported`] (RFC 30: PULL "SHALL only receive
     /// messages"; libzmq: `ENOTSUP`).
-    pub fn send<K>(&self, _message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send<K>(&self, _message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         Err(unsupported(SocketType::Pull, Operation::Send))
     }
 
     /// A message from a peer, delivered as it is.
-    pub fn recv<K>(
-        &self,
-        _peer: K,
-        message: Vec<Bytes>,
-    ) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv<K>(&self, _peer: K, message: Parts) -> Result<Option<Parts>, PatternError> {
         Ok(Some(message))
     }
 }
@@ -137,13 +127,13 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Pair<K> {
     /// Routes a message to the peer, or waits for one (RFC 31: PAIR "SHALL block on sending, or
     /// return a suitable error, when it has no available peer"). Since only the admitted peer
     /// stays connected, the next peer with room is that one.
-    pub fn send(&self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send(&self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         Ok((Route::RoundRobin, message))
     }
 
     /// A message from `peer`: delivered if it is the admitted one, dropped otherwise.
-    pub fn recv(&self, peer: K, message: Vec<Bytes>) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv(&self, peer: K, message: Parts) -> Result<Option<Parts>, PatternError> {
         Ok((self.peer == Some(peer)).then_some(message))
     }
 }
@@ -151,8 +141,9 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Pair<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smallvec::smallvec;
 
-    fn msg(parts: &[&'static [u8]]) -> Vec<Bytes> {
+    fn msg(parts: &[&'static [u8]]) -> Parts {
         parts.iter().map(|p| Bytes::from_static(p)).collect()
     }
 
@@ -165,8 +156,8 @@ mod tests {
             (Route::RoundRobin, msg(&[b"a", b"b"]))
         );
         assert_eq!(d.recv(1u32, msg(&[b"x"])).unwrap(), Some(msg(&[b"x"])));
-        assert_eq!(d.send::<u32>(Vec::new()), Err(PatternError::EmptyMessage));
-        assert_eq!(Dealer::new(true).join(), Some(vec![Bytes::new()]));
+        assert_eq!(d.send::<u32>(Parts::new()), Err(PatternError::EmptyMessage));
+        assert_eq!(Dealer::new(true).join(), Some(smallvec![Bytes::new()]));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::Parts;
+
 use super::{require_parts, PatternError, Route};
 
 /// Where REP is in its receive/send alternation.
@@ -11,7 +13,7 @@ enum RepState<K> {
     Idle,
     /// A request from `peer` was handed up; its reply goes back under `envelope` (every hop
     /// up to and including the empty delimiter).
-    Replying { peer: K, envelope: Vec<Bytes> },
+    Replying { peer: K, envelope: Parts },
 }
 
 /// The REP policy: receive one request, send one reply, under the request's envelope.
@@ -59,11 +61,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Rep<K> {
     /// hops, then the empty delimiter) is split off and kept for the reply (RFC 28: REP "SHALL
     /// remove and store the address envelope, including the delimiter"). A message without a
     /// delimiter, or with nothing after it, is dropped (`None`), as libzmq does.
-    pub fn recv(
-        &mut self,
-        peer: K,
-        mut message: Vec<Bytes>,
-    ) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv(&mut self, peer: K, mut message: Parts) -> Result<Option<Parts>, PatternError> {
         self.check_recv()?;
         let Some(delimiter) = message.iter().position(Bytes::is_empty) else {
             return Ok(None);
@@ -71,7 +69,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Rep<K> {
         if delimiter + 1 == message.len() {
             return Ok(None);
         }
-        let body = message.split_off(delimiter + 1);
+        let body = message.drain(delimiter + 1..).collect();
         self.state = RepState::Replying {
             peer,
             envelope: message,
@@ -83,7 +81,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Rep<K> {
     /// REP "SHALL prepend the address envelope and delimiter" and "SHALL deliver this message
     /// back to the originating peer"). If that peer is gone, the socket drops it. Fails before
     /// a request was received, and for an empty message (then the reply is still owed).
-    pub fn send(&mut self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send(&mut self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         match std::mem::replace(&mut self.state, RepState::Idle) {
             RepState::Idle => Err(PatternError::NoRequestReceived),
@@ -99,7 +97,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Rep<K> {
 mod tests {
     use super::*;
 
-    fn msg(parts: &[&'static [u8]]) -> Vec<Bytes> {
+    fn msg(parts: &[&'static [u8]]) -> Parts {
         parts.iter().map(|p| Bytes::from_static(p)).collect()
     }
 
@@ -134,7 +132,7 @@ mod tests {
             Err(PatternError::ReplyOwed)
         );
         assert_eq!(rep.check_recv(), Err(PatternError::ReplyOwed));
-        assert_eq!(rep.send(Vec::new()), Err(PatternError::EmptyMessage));
+        assert_eq!(rep.send(Parts::new()), Err(PatternError::EmptyMessage));
         assert_eq!(rep.replying_to(), Some(1), "an empty reply leaves it owed");
         rep.send(msg(&[b"a1"])).unwrap();
         assert_eq!(

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::Parts;
+
 use super::{require_parts, PatternError, Route};
 
 /// REQ's options, named after libzmq's.
@@ -68,14 +70,14 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Req<K> {
 
     /// Frames a request: `[request id,] empty delimiter, body...`. Fails while a reply is
     /// awaited (unless `relaxed`) and for an empty message; then nothing changes.
-    pub fn send(&mut self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send(&mut self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         if matches!(self.state, ReqState::Awaiting { .. }) && !self.options.relaxed {
             return Err(PatternError::AwaitingReply);
         }
         // RFC 28: REQ "SHALL prefix the outgoing message with an empty delimiter frame". libzmq's
         // correlate mode puts the request id before it.
-        let mut framed = Vec::with_capacity(message.len() + 2);
+        let mut framed = Parts::with_capacity(message.len() + 2);
         let request_id = self.options.correlate.then(|| {
             self.last_request_id = self.last_request_id.wrapping_add(1);
             // The peer echoes the id untouched, so its byte order is ours to choose (libzmq
@@ -116,11 +118,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Req<K> {
     /// send is allowed again), `None` when it is dropped: another peer, a stale request id, or
     /// a malformed envelope (RFC 28: REQ "SHALL discard silently any messages received from
     /// other peers").
-    pub fn recv(
-        &mut self,
-        peer: K,
-        mut message: Vec<Bytes>,
-    ) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv(&mut self, peer: K, mut message: Parts) -> Result<Option<Parts>, PatternError> {
         self.check_recv()?;
         let ReqState::Awaiting {
             peer: asked,
@@ -144,15 +142,17 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Req<K> {
             return Ok(None);
         }
         self.state = ReqState::Idle;
-        Ok(Some(message.split_off(delimiter + 1)))
+        message.drain(..=delimiter);
+        Ok(Some(message))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smallvec::smallvec;
 
-    fn msg(parts: &[&'static [u8]]) -> Vec<Bytes> {
+    fn msg(parts: &[&'static [u8]]) -> Parts {
         parts.iter().map(|p| Bytes::from_static(p)).collect()
     }
 
@@ -219,14 +219,14 @@ mod tests {
         );
         assert!(framed[1].is_empty(), "request id first, then the delimiter");
         r.sent_to(1).unwrap();
-        let stale = vec![
+        let stale = smallvec![
             Bytes::copy_from_slice(&41u32.to_be_bytes()),
             Bytes::new(),
             "old".into(),
         ];
         assert_eq!(r.recv(1, stale).unwrap(), None);
         assert_eq!(r.recv(1, msg(&[b"", b"no id"])).unwrap(), None);
-        let good = vec![framed[0].clone(), Bytes::new(), "a1".into()];
+        let good = smallvec![framed[0].clone(), Bytes::new(), "a1".into()];
         assert_eq!(r.recv(1, good).unwrap(), Some(msg(&[b"a1"])));
     }
 
@@ -242,9 +242,9 @@ mod tests {
             "not yet placed"
         );
         r.sent_to(1).unwrap();
-        let late = vec![first[0].clone(), Bytes::new(), "a1".into()];
+        let late = smallvec![first[0].clone(), Bytes::new(), "a1".into()];
         assert_eq!(r.recv(1, late).unwrap(), None);
-        let fresh = vec![second[0].clone(), Bytes::new(), "a2".into()];
+        let fresh = smallvec![second[0].clone(), Bytes::new(), "a2".into()];
         assert_eq!(r.recv(1, fresh).unwrap(), Some(msg(&[b"a2"])));
 
         // Without correlate, relaxed still drops the old peer's reply once another was asked.
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn misuse_changes_nothing() {
         let mut r = req(false, false);
-        assert_eq!(r.send(Vec::new()), Err(PatternError::EmptyMessage));
+        assert_eq!(r.send(Parts::new()), Err(PatternError::EmptyMessage));
         assert_eq!(r.sent_to(1), Err(PatternError::NoPendingSend));
         // A request the socket never placed can be replaced by the next one.
         r.send(msg(&[b"q1"])).unwrap();

@@ -5,6 +5,8 @@ use std::hash::Hash;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::Parts;
+
 use super::{require_parts, PatternError, Route};
 
 /// ROUTER's options, named after libzmq's.
@@ -138,10 +140,7 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Router<K> {
     /// "SHALL remove the first frame from each outgoing message and use this as the identity").
     /// An unknown id is [`PatternError::HostUnreachable`] with `mandatory`, otherwise
     /// [`Route::Drop`].
-    pub fn send(
-        &mut self,
-        mut message: Vec<Bytes>,
-    ) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send(&mut self, mut message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         if message.len() < 2 {
             return Err(PatternError::MissingRoutingId);
@@ -157,12 +156,10 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Router<K> {
     /// A message from `peer`, with its routing id prepended (RFC 28: ROUTER "SHALL prefix each
     /// incoming message with a frame containing the identity of the originating double
     /// queue"). `None` for a peer that is not admitted (refused or evicted).
-    pub fn recv(&self, peer: K, message: Vec<Bytes>) -> Option<Vec<Bytes>> {
+    pub fn recv(&self, peer: K, mut message: Parts) -> Option<Parts> {
         let routing_id = self.routing_ids.get(&peer)?;
-        let mut framed = Vec::with_capacity(message.len() + 1);
-        framed.push(routing_id.clone());
-        framed.extend(message);
-        Some(framed)
+        message.insert(0, routing_id.clone());
+        Some(message)
     }
 
     fn insert(&mut self, peer: K, routing_id: Bytes) {
@@ -193,7 +190,7 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Router<K> {
 mod tests {
     use super::*;
 
-    fn msg(parts: &[&'static [u8]]) -> Vec<Bytes> {
+    fn msg(parts: &[&'static [u8]]) -> Parts {
         parts.iter().map(|p| Bytes::from_static(p)).collect()
     }
 
@@ -227,7 +224,7 @@ mod tests {
             r.send(msg(&[b"alice"])),
             Err(PatternError::MissingRoutingId)
         );
-        assert_eq!(r.send(Vec::new()), Err(PatternError::EmptyMessage));
+        assert_eq!(r.send(Parts::new()), Err(PatternError::EmptyMessage));
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::marker::PhantomData;
 
 use bytes::Bytes;
 
+use crate::Parts;
+
 use super::{
     require_parts, Operation, PatternError, Route, SubscriptionChange, SubscriptionIndex,
     SubscriptionMode,
@@ -121,7 +123,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Subscriber<K> {
     /// ([`Route::Subscription`], or [`Route::Drop`] for a cancel not worth forwarding); any
     /// other message goes upstream to every peer ([`Route::All`]; RFC 29: XSUB "SHALL send all
     /// messages to all connected publishers"). SUB sends nothing.
-    pub fn send(&mut self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send(&mut self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         if self.socket_type == SocketType::Sub {
             return Err(PatternError::Unsupported {
                 socket_type: SocketType::Sub,
@@ -135,12 +137,12 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Subscriber<K> {
             ([frame], Some(1)) => Some(self.subscribe(&frame[1..])?),
             ([frame], Some(0)) => match self.unsubscribe(&frame[1..]) {
                 Some(change) => Some(change),
-                None => return Ok((Route::Drop, Vec::new())),
+                None => return Ok((Route::Drop, Parts::new())),
             },
             _ => None,
         };
         Ok(match change {
-            Some(change) => (Route::Subscription(change), Vec::new()),
+            Some(change) => (Route::Subscription(change), Parts::new()),
             None => (Route::All, message),
         })
     }
@@ -148,7 +150,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Subscriber<K> {
     /// A message from a peer: SUB delivers it when its first frame starts with one of our
     /// subscriptions (or, with `invert_matching`, with none of them) and drops it otherwise;
     /// XSUB delivers everything (libzmq turns filtering on for SUB only).
-    pub fn recv(&self, _peer: K, message: Vec<Bytes>) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv(&self, _peer: K, message: Parts) -> Result<Option<Parts>, PatternError> {
         if self.socket_type == SocketType::Xsub {
             return Ok(Some(message));
         }
@@ -163,13 +165,14 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Subscriber<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smallvec::smallvec;
 
     fn options() -> SubscriberOptions {
         SubscriberOptions::new(&Limits::default())
     }
 
-    fn one(frame: &'static [u8]) -> Vec<Bytes> {
-        vec![Bytes::from_static(frame)]
+    fn one(frame: &'static [u8]) -> Parts {
+        smallvec![Bytes::from_static(frame)]
     }
 
     fn change(topic: &'static [u8], subscribe: bool) -> SubscriptionChange {
@@ -189,7 +192,7 @@ mod tests {
         );
         s.subscribe(b"wea").unwrap();
         assert_eq!(s.recv(1, one(b"weather")).unwrap(), Some(one(b"weather")));
-        let later_frames = vec![Bytes::from_static(b"sport"), Bytes::from_static(b"wea")];
+        let later_frames = smallvec![Bytes::from_static(b"sport"), Bytes::from_static(b"wea")];
         assert_eq!(
             s.recv(1, later_frames).unwrap(),
             None,
@@ -255,21 +258,21 @@ mod tests {
         let mut x = Subscriber::<u32>::new_xsub(options());
         assert_eq!(
             x.send(one(b"\x01A")).unwrap(),
-            (Route::Subscription(change(b"A", true)), Vec::new())
+            (Route::Subscription(change(b"A", true)), Parts::new())
         );
         assert!(
             x.recv(1, one(b"unrelated")).unwrap().is_some(),
             "XSUB does not filter"
         );
-        assert_eq!(x.send(one(b"\x00B")).unwrap(), (Route::Drop, Vec::new()));
+        assert_eq!(x.send(one(b"\x00B")).unwrap(), (Route::Drop, Parts::new()));
         assert_eq!(
             x.send(one(b"\x00A")).unwrap(),
-            (Route::Subscription(change(b"A", false)), Vec::new())
+            (Route::Subscription(change(b"A", false)), Parts::new())
         );
-        let data = vec![Bytes::from_static(b"\x01A"), Bytes::from_static(b"x")];
+        let data = smallvec![Bytes::from_static(b"\x01A"), Bytes::from_static(b"x")];
         assert_eq!(x.send(data.clone()).unwrap(), (Route::All, data));
         assert_eq!(x.send(one(b"")).unwrap(), (Route::All, one(b"")));
-        assert_eq!(x.send(Vec::new()), Err(PatternError::EmptyMessage));
+        assert_eq!(x.send(Parts::new()), Err(PatternError::EmptyMessage));
     }
 
     #[test]

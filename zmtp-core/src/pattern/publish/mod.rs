@@ -6,6 +6,8 @@ use std::hash::Hash;
 
 use bytes::Bytes;
 
+use crate::Parts;
+
 use super::{
     notification_frame, require_parts, Operation, PatternError, Route, SubscriptionIndex,
     SubscriptionMode,
@@ -91,13 +93,13 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Publisher<K> {
     }
 
     /// A peer joined; returns the welcome message to send it, if one is configured.
-    pub fn join(&mut self, peer: K) -> Option<Vec<Bytes>> {
+    pub fn join(&mut self, peer: K) -> Option<Parts> {
         self.peers.insert(peer);
         self.options
             .welcome_msg
             .as_ref()
             .filter(|m| !m.is_empty())
-            .map(|m| vec![m.clone()])
+            .map(|m| smallvec::smallvec![m.clone()])
     }
 
     /// A peer left: its subscriptions go. Returns XPUB's `\x00topic` notifications (RFC 29:
@@ -167,11 +169,7 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Publisher<K> {
     /// or a message sent upstream by an XSUB); PUB receives nothing
     /// ([`PatternError::Unsupported`]). In manual mode a notification makes `peer` the one
     /// [`subscribe_last`](Self::subscribe_last) applies to (none if it has left).
-    pub fn recv(
-        &mut self,
-        peer: K,
-        message: Vec<Bytes>,
-    ) -> Result<Option<Vec<Bytes>>, PatternError> {
+    pub fn recv(&mut self, peer: K, message: Parts) -> Result<Option<Parts>, PatternError> {
         if !self.is_xpub() {
             return Err(PatternError::Unsupported {
                 socket_type: self.socket_type,
@@ -217,7 +215,7 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Publisher<K> {
     /// Publishes a message: [`Route::Subscribers`] (RFC 29: "SHALL perform a binary comparison
     /// of the subscription against the start of the first frame of the message"). With
     /// `manual_last_value` right after a notification was read: only that peer, if it matches.
-    pub fn send(&mut self, message: Vec<Bytes>) -> Result<(Route<K>, Vec<Bytes>), PatternError> {
+    pub fn send(&mut self, message: Parts) -> Result<(Route<K>, Parts), PatternError> {
         require_parts(&message)?;
         if self.manual() && self.options.manual_last_value {
             if let Some(last) = self.last_peer.take() {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::Limits;
+use smallvec::smallvec;
 
 fn options() -> PublisherOptions {
     PublisherOptions::new(&Limits::default())
@@ -82,13 +83,13 @@ fn pub_applies_subscriptions_silently_and_receives_nothing() {
     p.join(1);
     assert_eq!(p.handle_subscribe(1, b"A").unwrap(), None);
     assert_eq!(
-        p.send(vec![Bytes::from_static(b"AB")]).unwrap().0,
+        p.send(smallvec![Bytes::from_static(b"AB")]).unwrap().0,
         Route::Subscribers
     );
     assert_eq!(to(&p, b"AB"), vec![1]);
     assert_eq!(p.leave(1), Vec::<Bytes>::new());
     assert!(matches!(
-        p.recv(1, vec![Bytes::from_static(b"x")]),
+        p.recv(1, smallvec![Bytes::from_static(b"x")]),
         Err(PatternError::Unsupported { .. })
     ));
 }
@@ -114,7 +115,7 @@ fn welcome_and_nodrop_are_reported() {
         },
         &[],
     );
-    assert_eq!(p.join(1), Some(vec![Bytes::from_static(b"hi")]));
+    assert_eq!(p.join(1), Some(smallvec![Bytes::from_static(b"hi")]));
     assert!(p.nodrop());
     assert_eq!(xpub_with(|_| {}, &[]).join(1), None);
 }
@@ -130,7 +131,7 @@ fn manual_mode_applies_what_the_application_decides() {
         "no de-dup"
     );
     assert!(to(&p, b"A").is_empty(), "nothing applied by itself");
-    p.recv(1, vec![n]).unwrap();
+    p.recv(1, smallvec![n]).unwrap();
     p.subscribe_last(b"A-only").unwrap();
     assert_eq!(to(&p, b"A-only!"), vec![1]);
     assert_eq!(to(&p, b"A"), Vec::<u32>::new());
@@ -157,10 +158,10 @@ fn manual_last_value_sends_once_to_the_last_peer() {
     );
     for peer in [1, 2] {
         let n = p.handle_subscribe(peer, b"A").unwrap().unwrap();
-        p.recv(peer, vec![n]).unwrap();
+        p.recv(peer, smallvec![n]).unwrap();
         p.subscribe_last(b"A").unwrap();
     }
-    let m = vec![Bytes::from_static(b"A1")];
+    let m = smallvec![Bytes::from_static(b"A1")];
     assert_eq!(p.send(m.clone()).unwrap().0, Route::Peer(2));
     assert_eq!(p.send(m).unwrap().0, Route::Subscribers);
 }
