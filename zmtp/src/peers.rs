@@ -96,15 +96,17 @@ impl Peers {
     /// a full peer is skipped, not waited for). Gives the message back when none has room.
     pub(crate) fn push_round_robin(&mut self, mut parts: Parts) -> Result<PeerId, Parts> {
         let n = self.order.len();
-        for i in 0..n {
-            let at = (self.rr + i) % n;
+        // `rr` may point past the end after a peer left.
+        let mut at = if self.rr < n { self.rr } else { 0 };
+        for _ in 0..n {
             let id = self.order[at];
+            at = if at + 1 == n { 0 } else { at + 1 };
             let Some(entry) = self.entries.get(&id) else {
                 continue;
             };
             match entry.out.try_push(parts) {
                 Ok(()) => {
-                    self.rr = (at + 1) % n;
+                    self.rr = at;
                     return Ok(id);
                 }
                 Err((_, back)) => parts = back,

@@ -814,7 +814,11 @@ impl Socket {
     /// its high-water mark, and (for PUSH, DEALER, PAIR, REQ) while no peer is connected, for at
     /// most [`SocketOptions::sndtimeo`] (then [`SocketError::Timeout`], with nothing sent).
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SocketError> {
-        within(self.shared.options.sndtimeo, self.send_now(message.into())).await
+        let message = message.into();
+        match self.shared.options.sndtimeo {
+            None => self.send_now(message).await,
+            limit => within(limit, self.send_now(message)).await,
+        }
     }
 
     async fn send_now(&self, message: Message) -> Result<(), SocketError> {
@@ -910,7 +914,10 @@ impl Socket {
     /// sender's routing id; REQ and REP strip their envelopes. Waits for at most
     /// [`SocketOptions::rcvtimeo`] (then [`SocketError::Timeout`]).
     pub async fn recv(&self) -> Result<Message, SocketError> {
-        within(self.shared.options.rcvtimeo, self.recv_now()).await
+        match self.shared.options.rcvtimeo {
+            None => self.recv_now().await,
+            limit => within(limit, self.recv_now()).await,
+        }
     }
 
     async fn recv_now(&self) -> Result<Message, SocketError> {
