@@ -56,9 +56,10 @@ pub struct BenchArgs {
     pub only: Option<String>,
     /// Run only the fan-out cases: one PUB's CPU time per message for 1, 10 and 100
     /// subscribers (in another process), CURVE (encrypted once per connection) against group
-    /// keys (sealed and signed once for all). No libzmq involved; --runs, --bytes and
-    /// --processes do not apply; --runtime lays out the publisher's runtime.
-    #[arg(long, conflicts_with_all = ["processes", "runs", "bytes"])]
+    /// keys (sealed and signed once for all), each the run of median CPU time of --runs. No
+    /// libzmq involved; --bytes and --processes do not apply; --runtime lays out the
+    /// publisher's runtime.
+    #[arg(long, conflicts_with_all = ["processes", "bytes"])]
     pub fanout: bool,
 }
 
@@ -428,7 +429,14 @@ mod reference {
 
 pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     if args.fanout {
-        return crate::fanout::run(args.quick, args.json, args.only.as_deref(), args.runtime);
+        let runs = if args.quick { 1 } else { args.runs.max(1) };
+        return crate::fanout::run(
+            args.quick,
+            runs,
+            args.json,
+            args.only.as_deref(),
+            args.runtime,
+        );
     }
     let plan = if args.quick {
         Plan {
