@@ -73,10 +73,12 @@ impl Group {
     }
 
     async fn subscribe(&self, member: Member) -> GroupSubscriber {
+        // Counted before connecting: a handshake that completes before the count is read
+        // would otherwise be counted in `before`, and the wait below would want one more.
+        let before = self.subscribers().await;
         let sub = Socket::new(SocketType::Sub);
         sub.subscribe(Bytes::new()).unwrap();
         sub.connect(&self.data).await.unwrap();
-        let before = self.subscribers().await;
         self.publisher
             .socket()
             .wait_for_subscribers(before + 1, b"", WAIT)
