@@ -597,3 +597,21 @@ fn an_incompatible_client_gets_no_ready_and_zap_is_not_asked() {
     assert!(p.handshake());
     assert_eq!(p.server.commands_sent(), ["WELCOME", "READY"]);
 }
+
+#[test]
+fn curve_takes_parts_never_bytes_encoded_in_advance() {
+    // CURVE boxes every frame: a message framed once for plain peers must not go out as it is.
+    let mut p = pair();
+    assert!(p.handshake());
+    assert!(!p.client.session.peer().unwrap().frames_unchanged);
+    assert!(!p.server.session.peer().unwrap().frames_unchanged);
+    let wire = zmtp_core::wire::frame::encode_message(&[Bytes::from_static(b"x")]);
+    assert!(matches!(
+        p.client.session.send_encoded(wire),
+        Err(Error::User(zmtp_core::UserError::NotFramesUnchanged))
+    ));
+    assert!(
+        take_output(&mut p.client.session).is_empty(),
+        "nothing was queued"
+    );
+}

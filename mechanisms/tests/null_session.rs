@@ -516,3 +516,39 @@ fn a_null_side_awaiting_zap_sends_no_ready_to_an_incompatible_peer() {
     p.step();
     assert!(p.server.commands_sent().is_empty());
 }
+
+#[test]
+fn a_message_encoded_once_reaches_every_null_peer_as_sent() {
+    // One encoding, handed to the sessions of two peers: each receives the message whole,
+    // after what was queued before it and before what follows.
+    let parts = [Bytes::from_static(b"topic"), Bytes::from(vec![3u8; 300])];
+    let wire = zmtp_core::wire::frame::encode_message(&parts);
+    for _ in 0..2 {
+        let mut p = pair(SocketType::Pub, SocketType::Sub);
+        assert!(p.handshake());
+        assert!(p.client.session.peer().unwrap().frames_unchanged);
+        let server = &mut p.server.session;
+        server.send_message([Bytes::from_static(b"first")]).unwrap();
+        server.send_encoded(wire.clone()).unwrap();
+        server.send_message([Bytes::from_static(b"last")]).unwrap();
+        p.step();
+        assert_eq!(
+            p.client.messages(),
+            vec![
+                vec![Bytes::from_static(b"first")],
+                parts.to_vec(),
+                vec![Bytes::from_static(b"last")],
+            ]
+        );
+    }
+}
+
+#[test]
+fn an_encoded_message_before_the_handshake_is_refused() {
+    let mut p = pair(SocketType::Pub, SocketType::Sub);
+    let wire = zmtp_core::wire::frame::encode_message(&[Bytes::from_static(b"x")]);
+    assert!(matches!(
+        p.server.session.send_encoded(wire),
+        Err(Error::User(zmtp_core::UserError::NotReady))
+    ));
+}

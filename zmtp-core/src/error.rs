@@ -329,6 +329,10 @@ pub enum UserError {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A message encoded in advance was given to a connection whose mechanism transforms
+    /// frames (CURVE): it needs the message's parts instead.
+    #[error("this connection's mechanism transforms frames: it takes parts, not encoded bytes")]
+    NotFramesUnchanged,
 }
 
 /// libzmq's socket monitor events (`ZMQ_EVENT_*`), with their numeric values.

@@ -152,6 +152,13 @@ pub trait MessageCodec: Send + fmt::Debug {
     fn overhead(&self) -> u64 {
         0
     }
+    /// Whether frames go on the wire exactly as given (NULL, PLAIN): then one encoding of a
+    /// message serves every connection such a codec drives ([`Session::send_encoded`]).
+    ///
+    /// [`Session::send_encoded`]: crate::Session::send_encoded
+    fn frames_unchanged(&self) -> bool {
+        false
+    }
 }
 
 /// Where [`MessageCodec::open_in_place`] left the frame it opened.
@@ -177,6 +184,10 @@ impl MessageCodec for IdentityCodec {
 
     fn open(&mut self, frame: Frame) -> Result<Frame, Error> {
         Ok(frame)
+    }
+
+    fn frames_unchanged(&self) -> bool {
+        true
     }
 
     fn open_in_place(

@@ -144,6 +144,12 @@ pub struct PeerInfo {
     pub properties: Arc<Metadata>,
     /// The authenticated user id, when ZAP was consulted.
     pub user_id: Option<String>,
+    /// Messages to this peer go on the wire as framed, unchanged by the mechanism (NULL,
+    /// PLAIN): a message encoded once ([`wire::frame::encode_message`]) can be handed to
+    /// [`Session::send_encoded`] of every such peer.
+    ///
+    /// [`wire::frame::encode_message`]: crate::wire::frame::encode_message
+    pub frames_unchanged: bool,
 }
 
 /// A multipart message's frames. Up to two are kept inline (a body alone, or an envelope
@@ -322,6 +328,31 @@ impl Session {
         for (i, part) in parts.enumerate() {
             t.codec.seal(Frame::data(part, i < last), &mut self.tx)?;
         }
+        Ok(())
+    }
+
+    /// Queues a message already framed for the wire by [`wire::frame::encode_message`]: the
+    /// same bytes for every peer whose [`PeerInfo::frames_unchanged`] holds, so a publisher
+    /// encodes a message once however many peers it goes to. Refused
+    /// ([`UserError::NotFramesUnchanged`]) when this peer's mechanism transforms frames.
+    ///
+    /// [`wire::frame::encode_message`]: crate::wire::frame::encode_message
+    pub fn send_encoded(&mut self, wire: Bytes) -> Result<(), Error> {
+        let Phase::Traffic(t) = &mut self.phase else {
+            return Err(match &self.phase {
+                Phase::Failed(e) => e.clone(),
+                _ => UserError::NotReady.into(),
+            });
+        };
+        if !t.codec.frames_unchanged() {
+            return Err(UserError::NotFramesUnchanged.into());
+        }
+        if wire.is_empty() {
+            return Err(UserError::EmptyMessage.into());
+        }
+        // Small ones are copied into the write buffer like any frame (chaining each as a
+        // buffer of its own measured slower with a multi-thread runtime), large ones chained.
+        self.tx.put_bytes(wire);
         Ok(())
     }
 
@@ -613,6 +644,7 @@ impl Session {
             minor_version: greeting.minor.min(1),
             properties: Arc::new(properties),
             user_id,
+            frames_unchanged: established.codec.frames_unchanged(),
         };
         Ok(Traffic {
             peer,

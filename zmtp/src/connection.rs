@@ -48,7 +48,7 @@ use zmtp_core::{
 
 use crate::admission::Slot;
 use crate::peers::{PeerId, SubscriptionQueue};
-use crate::pipe::{Delivery, OutPipe, Parts};
+use crate::pipe::{Delivery, OutPipe, Outgoing, Parts};
 
 /// Stop taking messages from the socket while this many octets wait to be written.
 const WRITE_BACKLOG: usize = 4 << 20;
@@ -169,7 +169,8 @@ where
     // Messages decoded and not yet handed to the socket.
     let mut inbound: VecDeque<Parts> = VecDeque::new();
     // Messages taken from the socket's pipe, on their way into the session.
-    let mut taken: VecDeque<Parts> = VecDeque::new();
+    let mut taken: VecDeque<Outgoing> = VecDeque::new();
+    let fan_out = matches!(link.socket_type(), SocketType::Pub | SocketType::Xpub);
     // The socket's inbox for this peer was full: what it had no room for waits in `inbound`,
     // events stay in the session and reads pause; writes, outgoing messages and timers go on.
     let mut stalled = false;
@@ -294,8 +295,8 @@ where
                 if let Some(reg) = &registered {
                     if link.linger_deadline().is_some() {
                         reg.out.take(usize::MAX, &mut taken);
-                        for parts in taken.drain(..) {
-                            send_message(&mut session, parts);
+                        for item in taken.drain(..) {
+                            send_outgoing(&mut session, item);
                         }
                     }
                 }
@@ -342,6 +343,12 @@ where
             },
             _ = outgoing_ready(&registered), if can_take => {
                 if let Some(reg) = &registered {
+                    if fan_out {
+                        // Every message a PUB sends wakes all its connections at once: letting
+                        // the others (and the publisher) run first means this take, and the
+                        // write after it, carry what arrived meanwhile rather than one message.
+                        tokio::task::yield_now().await;
+                    }
                     take_outgoing(&*link, reg, &mut session, &mut taken, pending_len);
                 }
             },
@@ -420,7 +427,7 @@ fn take_outgoing(
     link: &dyn SocketLink,
     reg: &Registration,
     session: &mut Session,
-    taken: &mut VecDeque<Parts>,
+    taken: &mut VecDeque<Outgoing>,
     written_backlog: usize,
 ) {
     loop {
@@ -430,8 +437,8 @@ fn take_outgoing(
         if taken.is_empty() {
             return;
         }
-        for parts in taken.drain(..) {
-            send_message(session, parts);
+        for item in taken.drain(..) {
+            send_outgoing(session, item);
         }
         if written_backlog + session.pending_transmit() >= WRITE_BACKLOG {
             return;
@@ -439,8 +446,17 @@ fn take_outgoing(
     }
 }
 
-fn send_message(session: &mut Session, parts: Parts) {
-    if let Err(e) = session.send_message(parts) {
+fn send_outgoing(session: &mut Session, item: Outgoing) {
+    let sent = match item {
+        Outgoing::Parts(parts) => session.send_message(parts),
+        // Only a peer whose frames go out unchanged is given these; were it ever another, the
+        // parts go the usual way rather than the bytes as they are.
+        Outgoing::Encoded(wire) if session.peer().is_some_and(|p| p.frames_unchanged) => {
+            session.send_encoded(wire)
+        }
+        encoded => session.send_message(encoded.into_parts()),
+    };
+    if let Err(e) = sent {
         tracing::debug!(error = %e, "dropping outgoing message");
     }
 }

@@ -18,7 +18,7 @@ use zmtp_core::{Error, Metadata, PeerInfo, SocketType};
 
 use crate::connection::{Registration, SocketLink};
 use crate::error::SocketError;
-use crate::pipe::{Delivery, Parts};
+use crate::pipe::{Delivery, Outgoing, Parts};
 use crate::socket::Shared;
 
 /// Bound names, and a wake-up for connects waiting for one.
@@ -128,6 +128,8 @@ fn peer_info(of: &Shared) -> PeerInfo {
         minor_version: 1,
         properties: Arc::new(properties),
         user_id: None,
+        // Nothing is framed between two sockets of one process: messages cross as parts.
+        frames_unchanged: false,
     }
 }
 
@@ -139,6 +141,8 @@ struct Direction<'a> {
     /// Whether `to` hands messages to its application (PUB and PUSH never receive).
     delivers: bool,
     held: VecDeque<Parts>,
+    /// What one take moved out of `from`'s pipe, on its way into `held`.
+    taken: VecDeque<Outgoing>,
     /// `to`'s inbox was full: `held` waits for `to_reg.room`.
     stalled: bool,
 }
@@ -147,9 +151,11 @@ impl Direction<'_> {
     /// Moves one batch; the link that freed room in `from`'s pipe is told so.
     fn pump(&mut self, from_link: &dyn SocketLink) {
         if !self.stalled {
-            if self.from.out.take(BATCH, &mut self.held) {
+            if self.from.out.take(BATCH, &mut self.taken) {
                 from_link.room_freed();
             }
+            self.held
+                .extend(self.taken.drain(..).map(Outgoing::into_parts));
             if !self.delivers {
                 self.held.clear();
             }
@@ -229,6 +235,7 @@ async fn run_bridge(
         to_reg: reg_b,
         delivers: receives(b.socket_type()),
         held: VecDeque::new(),
+        taken: VecDeque::new(),
         stalled: false,
     };
     let mut ba = Direction {
@@ -237,6 +244,7 @@ async fn run_bridge(
         to_reg: reg_a,
         delivers: receives(a.socket_type()),
         held: VecDeque::new(),
+        taken: VecDeque::new(),
         stalled: false,
     };
     loop {

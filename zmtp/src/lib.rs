@@ -9,7 +9,9 @@
 //! Each connection runs in its own task, driving the sans-IO `zmtp_core::Session`. Sockets route
 //! messages between the application and their connections as their type demands (round robin,
 //! routing ids, envelopes, subscriptions). Queue bounds are the high-water marks; messages cross
-//! them in batches, so the hot path pays a lock per message and a wake-up per batch.
+//! them in batches, so the hot path pays a lock per message and a wake-up per batch. A PUB
+//! (or XPUB) sending a small message to several NULL or PLAIN peers encodes it once: each
+//! pipe holds a reference to the same wire bytes, and each connection writes them from there.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

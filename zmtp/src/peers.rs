@@ -8,6 +8,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use zmtp_core::transmit::CHAIN_THRESHOLD;
+use zmtp_core::wire::frame::{encode_message, header_len};
+
 use crate::pipe::{OutPipe, Parts, PeerMap, PushError};
 
 /// Our own subscription changes (SUB/XSUB) on their way to one peer. Apart from the message
@@ -35,12 +38,25 @@ impl SubscriptionQueue {
 
 pub(crate) type PeerId = u64;
 
+/// Messages shorter than this on the wire are encoded once for all the peers of a fan-out
+/// ([`Peers::push_each`]). Larger bodies are never copied on their way out (the session chains
+/// them), so encoding those once would add a copy rather than save one.
+const ENCODE_ONCE_BELOW: usize = CHAIN_THRESHOLD;
+
+/// Octets of `parts` as data frames.
+fn encoded_len(parts: &Parts) -> usize {
+    parts.iter().map(|p| header_len(p.len()) + p.len()).sum()
+}
+
 #[derive(Debug)]
 pub(crate) struct PeerEntry {
     pub(crate) out: Arc<OutPipe>,
     pub(crate) subscription_changes: Arc<SubscriptionQueue>,
     /// Cancelled to close the peer's connection (a ROUTER_HANDOVER eviction).
     pub(crate) close: CancellationToken,
+    /// The peer's session sends frames unchanged (NULL, PLAIN over a stream), so it can take a
+    /// message encoded once for every such peer.
+    pub(crate) frames_unchanged: bool,
 }
 
 #[derive(Debug)]
@@ -137,10 +153,21 @@ impl Peers {
 
     /// Queues a message for each of these peers, dropping it for a peer at its high-water
     /// mark, as PUB does.
+    ///
+    /// A small message going to several peers whose frames go out unchanged is encoded here,
+    /// once: each of them then queues one reference to the same bytes, and its connection
+    /// copies them out as they are, instead of every connection framing the parts again.
     pub(crate) fn push_each(&self, ids: &[PeerId], parts: &Parts) {
+        let mut encoded = None;
+        let share = ids.len() >= 2 && encoded_len(parts) < ENCODE_ONCE_BELOW;
         for id in ids {
             if let Some(entry) = self.entries.get(id) {
-                let _ = entry.out.try_push(parts.clone());
+                if share && entry.frames_unchanged {
+                    let wire = encoded.get_or_insert_with(|| encode_message(parts));
+                    let _ = entry.out.try_push_encoded(wire.clone());
+                } else {
+                    let _ = entry.out.try_push(parts.clone());
+                }
             }
         }
     }

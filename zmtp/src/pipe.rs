@@ -56,14 +56,48 @@ fn bound(hwm: usize) -> usize {
     }
 }
 
+/// A message on its way to one connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    /// Its frames, for the connection's session to frame (and, with CURVE, box).
+    Parts(Parts),
+    /// The message already framed for the wire (`zmtp_core::wire::frame::encode_message`):
+    /// a PUB encodes a small message once for all its peers whose frames go out unchanged
+    /// (NULL, PLAIN), and each of them takes one reference to the same bytes.
+    Encoded(Bytes),
+}
+
+impl Outgoing {
+    /// The message's parts, whichever form it travels in.
+    pub(crate) fn into_parts(self) -> Parts {
+        match self {
+            Outgoing::Parts(parts) => parts,
+            // Encoded by this crate from whole parts, so it always splits back.
+            Outgoing::Encoded(wire) => zmtp_core::wire::frame::split_message(&wire)
+                .unwrap_or_else(|| smallvec::smallvec![wire]),
+        }
+    }
+}
+
+/// How a queued frame stands in its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    /// More frames of its message follow.
+    More,
+    /// The last (or only) frame of its message.
+    Last,
+    /// A whole message framed for the wire ([`Outgoing::Encoded`]).
+    Encoded,
+}
+
 /// Messages kept as a run of frames rather than one `Vec` each: a message's vector is freed by
 /// the thread that pushed it and the one popped is made by the thread that pops it, so the
 /// allocator never hands memory across threads (which, with glibc, costs more than all the
 /// rest of a small message's journey).
 #[derive(Debug, Default)]
 struct FrameQueue {
-    /// Each frame, and whether more of its message follow.
-    frames: VecDeque<(Bytes, bool)>,
+    /// Each frame, and how it stands in its message.
+    frames: VecDeque<(Bytes, Tag)>,
     messages: usize,
     /// Keep only the newest message.
     conflate: bool,
@@ -80,32 +114,50 @@ impl FrameQueue {
         // Plain pushes: `extend` over a mapped iterator costs several times as much per frame.
         if parts.len() == 1 {
             if let Some(only) = parts.pop() {
-                self.frames.push_back((only, false));
+                self.frames.push_back((only, Tag::Last));
             }
         } else {
             self.frames.reserve(parts.len());
             let mut left = parts.len();
             for part in parts {
                 left -= 1;
-                self.frames.push_back((part, left > 0));
+                let tag = if left > 0 { Tag::More } else { Tag::Last };
+                self.frames.push_back((part, tag));
             }
         }
         self.messages += 1;
     }
 
+    fn push_encoded(&mut self, wire: Bytes) {
+        if self.conflate {
+            self.clear();
+        }
+        self.frames.push_back((wire, Tag::Encoded));
+        self.messages += 1;
+    }
+
     fn pop(&mut self) -> Option<Parts> {
+        self.pop_outgoing().map(Outgoing::into_parts)
+    }
+
+    fn pop_outgoing(&mut self) -> Option<Outgoing> {
         if self.messages == 0 {
             return None;
         }
         self.messages -= 1;
         let mut parts = Parts::new();
-        while let Some((part, more)) = self.frames.pop_front() {
-            parts.push(part);
-            if !more {
-                break;
+        while let Some((part, tag)) = self.frames.pop_front() {
+            match tag {
+                Tag::More => parts.push(part),
+                Tag::Last => {
+                    parts.push(part);
+                    break;
+                }
+                // Never in the middle of a message: pushed whole, on its own.
+                Tag::Encoded => return Some(Outgoing::Encoded(part)),
             }
         }
-        Some(parts)
+        Some(Outgoing::Parts(parts))
     }
 
     fn len(&self) -> usize {
@@ -183,6 +235,24 @@ impl OutPipe {
         Ok(())
     }
 
+    /// Queues a message encoded in advance (see [`Outgoing::Encoded`]), or says why not.
+    pub(crate) fn try_push_encoded(&self, wire: Bytes) -> Result<(), PushError> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        if state.queue.len() >= self.bound {
+            return Err(PushError::Full);
+        }
+        state.queue.push_encoded(wire);
+        let wake = std::mem::take(&mut state.reader_waiting);
+        drop(state);
+        if wake {
+            self.readable.notify_one();
+        }
+        Ok(())
+    }
+
     /// Whether one more message would fit.
     pub(crate) fn has_room(&self) -> bool {
         let state = lock(&self.state);
@@ -191,11 +261,11 @@ impl OutPipe {
 
     /// Moves up to `max` messages into `out`. Returns whether the pipe was full before, so that
     /// the caller can tell senders waiting for room.
-    pub(crate) fn take(&self, max: usize, out: &mut VecDeque<Parts>) -> bool {
+    pub(crate) fn take(&self, max: usize, out: &mut VecDeque<Outgoing>) -> bool {
         let mut state = lock(&self.state);
         let was_full = state.queue.len() >= self.bound;
         for _ in 0..max {
-            let Some(parts) = state.queue.pop() else {
+            let Some(parts) = state.queue.pop_outgoing() else {
                 break;
             };
             out.push_back(parts);
@@ -533,7 +603,7 @@ mod tests {
         assert!(pipe.take(1, &mut out), "it was full");
         assert_eq!(out.len(), 1);
         assert!(!pipe.take(10, &mut out));
-        assert_eq!(out, [msg(1), msg(2)]);
+        assert_eq!(out, [Outgoing::Parts(msg(1)), Outgoing::Parts(msg(2))]);
         pipe.close();
         assert_eq!(pipe.try_push(msg(4)).unwrap_err().0, PushError::Closed);
     }
@@ -551,7 +621,10 @@ mod tests {
         assert_eq!(pipe.try_push(msg(2)).unwrap_err().0, PushError::Full);
         let mut out = VecDeque::new();
         pipe.take(10, &mut out);
-        assert_eq!(out, [three.clone(), msg(1)]);
+        assert_eq!(
+            out,
+            [Outgoing::Parts(three.clone()), Outgoing::Parts(msg(1))]
+        );
         let inbox = Inbox::new(10, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [three.clone(), msg(4), three.clone()].into();
@@ -564,6 +637,39 @@ mod tests {
     }
 
     #[test]
+    fn encoded_messages_keep_their_place_count_once_and_split_back() {
+        let pipe = OutPipe::new(3, false);
+        let two: Parts = smallvec::smallvec![Bytes::from_static(b"t"), Bytes::from_static(b"v")];
+        let wire = zmtp_core::wire::frame::encode_message(&two);
+        pipe.try_push(msg(1)).unwrap();
+        pipe.try_push_encoded(wire.clone()).unwrap();
+        pipe.try_push(two.clone()).unwrap();
+        assert_eq!(pipe.try_push_encoded(wire.clone()), Err(PushError::Full));
+        let mut out = VecDeque::new();
+        assert!(pipe.take(10, &mut out), "it was full");
+        assert_eq!(
+            out,
+            [
+                Outgoing::Parts(msg(1)),
+                Outgoing::Encoded(wire.clone()),
+                Outgoing::Parts(two.clone()),
+            ]
+        );
+        // A connection that cannot send it as it is gets the parts back, sharing the buffer.
+        let back = out.remove(1).unwrap().into_parts();
+        assert_eq!(back, two);
+        assert!(wire.as_ptr_range().contains(&back[1].as_ptr()));
+        // Conflate keeps the newest, whichever form either is in.
+        let conflated = OutPipe::new(1, true);
+        conflated.try_push(msg(1)).unwrap();
+        conflated.try_push_encoded(wire.clone()).unwrap();
+        conflated.take(10, &mut out);
+        assert_eq!(out.pop_back(), Some(Outgoing::Encoded(wire.clone())));
+        pipe.close();
+        assert_eq!(pipe.try_push_encoded(wire), Err(PushError::Closed));
+    }
+
+    #[test]
     fn conflate_keeps_only_the_newest_message_each_way() {
         let pipe = OutPipe::new(1, true);
         for i in 0..5 {
@@ -571,7 +677,7 @@ mod tests {
         }
         let mut out = VecDeque::new();
         pipe.take(10, &mut out);
-        assert_eq!(out, [msg(4)]);
+        assert_eq!(out, [Outgoing::Parts(msg(4))]);
         let inbox = Inbox::new(1, true);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..5).map(msg).collect();

@@ -135,6 +135,7 @@ impl Shared {
                 out: out.clone(),
                 subscription_changes: subscription_changes.clone(),
                 close: close.clone(),
+                frames_unchanged: info.frames_unchanged,
             },
         );
         let room = self

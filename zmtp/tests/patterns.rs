@@ -514,3 +514,55 @@ async fn a_new_request_drops_replies_still_queued_for_the_old_one() {
     router.send(second).await.unwrap();
     assert_eq!(recv(&req).await, [b("r2")], "not the stale duplicate of r1");
 }
+
+#[tokio::test]
+async fn a_pub_encodes_once_yet_every_subscriber_gets_its_own_messages_in_order() {
+    // Three NULL subscribers over TCP (the message is encoded once for them), one over inproc
+    // (which takes parts), with different subscriptions; messages of one, two and three parts,
+    // and one large enough to travel as parts to everyone.
+    let publisher = Socket::new(SocketType::Pub);
+    let ep = publisher.bind("tcp://127.0.0.1:*").await.unwrap();
+    publisher.bind("inproc://encode-once").await.unwrap();
+    let mut subs = Vec::new();
+    for (endpoint, topic) in [
+        (ep.as_str(), ""),
+        (ep.as_str(), "a"),
+        (ep.as_str(), ""),
+        ("inproc://encode-once", ""),
+    ] {
+        let sub = Socket::new(SocketType::Sub);
+        sub.subscribe(Bytes::from(topic.to_owned())).unwrap();
+        sub.connect(endpoint).await.unwrap();
+        subs.push((sub, topic));
+    }
+    publisher.wait_for_subscribers(4, b"a", T).await.unwrap();
+    let big = Bytes::from(vec![9u8; 20 << 10]);
+    let sent: Vec<Vec<Bytes>> = vec![
+        vec![b("a1")],
+        vec![b("b"), b("body")],
+        vec![b("a"), b(""), b("three")],
+        vec![b("a"), big.clone()],
+        vec![b("bb")],
+    ];
+    for round in 0..50 {
+        for m in &sent {
+            publisher.send(m.clone()).await.unwrap();
+        }
+        if round == 0 {
+            // Each subscriber's first round, checked whole before the rest pile up.
+            for (sub, topic) in &subs {
+                for m in sent.iter().filter(|m| m[0].starts_with(topic.as_bytes())) {
+                    assert_eq!(&recv(sub).await, m, "topic {topic:?}");
+                }
+            }
+        }
+    }
+    for (sub, topic) in &subs {
+        for _ in 1..50 {
+            for m in sent.iter().filter(|m| m[0].starts_with(topic.as_bytes())) {
+                assert_eq!(&recv(sub).await, m, "topic {topic:?}");
+            }
+        }
+        nothing(sub).await;
+    }
+}

@@ -87,6 +87,49 @@ pub fn encode_header(more: bool, command: bool, len: usize, out: &mut impl BufMu
     }
 }
 
+/// A message's parts as data frames on the wire: headers and bodies in one buffer, MORE on
+/// every frame but the last. What [`Session::send_encoded`](crate::Session::send_encoded)
+/// takes; [`split_message`] reads it back.
+pub fn encode_message(parts: &[Bytes]) -> Bytes {
+    let len = parts.iter().map(|p| header_len(p.len()) + p.len()).sum();
+    let mut out = BytesMut::with_capacity(len);
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.iter().enumerate() {
+        encode_header(i < last, false, part.len(), &mut out);
+        out.put_slice(part);
+    }
+    out.freeze()
+}
+
+/// The parts of a message [`encode_message`] encoded, sharing its buffer. `None` when `wire`
+/// is not whole data frames ending with one without MORE.
+pub fn split_message(wire: &Bytes) -> Option<crate::Parts> {
+    let mut parts = crate::Parts::new();
+    let mut at = 0;
+    loop {
+        let flags = *wire.get(at)?;
+        if flags & (FLAG_COMMAND | RESERVED) != 0 {
+            return None;
+        }
+        let (len, header) = if flags & FLAG_LONG != 0 {
+            let size: [u8; 8] = wire.get(at + 1..at + 9)?.try_into().ok()?;
+            (usize::try_from(u64::from_be_bytes(size)).ok()?, 9)
+        } else {
+            (usize::from(*wire.get(at + 1)?), 2)
+        };
+        let start = at + header;
+        let end = start.checked_add(len)?;
+        if end > wire.len() {
+            return None;
+        }
+        parts.push(wire.slice(start..end));
+        at = end;
+        if flags & FLAG_MORE == 0 {
+            return (at == wire.len()).then_some(parts);
+        }
+    }
+}
+
 /// Header length for a body of `len` octets.
 pub fn header_len(len: usize) -> usize {
     if len > 255 {
@@ -385,6 +428,48 @@ mod tests {
         data_limit_is_message: false,
         commands_only: false,
     };
+
+    #[test]
+    fn a_message_encoded_once_is_its_frames_on_the_wire_and_splits_back() {
+        let long = Bytes::from(vec![7u8; 256]);
+        let parts = [Bytes::from_static(b"ab"), Bytes::new(), long.clone()];
+        let wire = encode_message(&parts);
+        let mut want = b"\x01\x02ab\x01\x00\x02\x00\x00\x00\x00\x00\x00\x01\x00".to_vec();
+        want.extend_from_slice(&long);
+        assert_eq!(&wire[..], &want[..]);
+        // The same bytes the session writes for these parts, frame by frame.
+        let mut framed = BytesMut::new();
+        for (i, p) in parts.iter().enumerate() {
+            encode_frame(&Frame::data(p.clone(), i < 2), &mut framed);
+        }
+        assert_eq!(&wire[..], &framed[..]);
+        let back = split_message(&wire).unwrap();
+        assert_eq!(&back[..], &parts[..]);
+        assert_eq!(
+            &encode_message(&[Bytes::from_static(b"x")])[..],
+            b"\x00\x01x"
+        );
+    }
+
+    #[test]
+    fn split_message_refuses_what_is_not_whole_data_frames() {
+        for bad in [
+            &b""[..],
+            b"\x00",                                 // no size
+            b"\x00\x02a",                            // body cut short
+            b"\x01\x01a",                            // MORE, then nothing
+            b"\x00\x01ab",                           // bytes after the last frame
+            b"\x04\x01a",                            // a command
+            b"\x08\x01a",                            // a reserved flag
+            b"\x02\x00\x00\x00",                     // long size cut short
+            b"\x02\xff\xff\xff\xff\xff\xff\xff\xff", // a size past any buffer
+        ] {
+            assert!(
+                split_message(&Bytes::copy_from_slice(bad)).is_none(),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_large_body_owns_its_buffer_and_the_next_frame_survives() {
