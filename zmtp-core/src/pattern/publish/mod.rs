@@ -229,8 +229,8 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Publisher<K> {
         Ok((Route::Subscribers, message))
     }
 
-    /// Appends to `out` the peers a message whose first frame is `topic` goes to, each once in
-    /// ascending order: those with a matching subscription, or with `invert_matching` every
+    /// Appends to `out` the peers a message whose first frame is `topic` goes to, each once (in
+    /// no particular order): those with a matching subscription, or with `invert_matching` every
     /// joined peer without one (libzmq's `dist.cpp` `reverse_match`).
     pub fn subscribers(&self, topic: &[u8], out: &mut Vec<K>) {
         let start = out.len();
@@ -239,6 +239,7 @@ impl<K: Copy + Eq + Hash + Ord + std::fmt::Debug> Publisher<K> {
             return;
         }
         let matched = out.len();
+        out[start..matched].sort_unstable();
         for &peer in &self.peers {
             if out[start..matched].binary_search(&peer).is_err() {
                 out.push(peer);
