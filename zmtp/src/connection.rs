@@ -719,4 +719,75 @@ mod tests {
         let end = tokio::time::timeout(T, task).await.unwrap().unwrap();
         assert_eq!(end.error, Error::PeerClosed);
     }
+
+    /// The body of message `i` of `len` octets: no two messages, and no two offsets in one, the
+    /// same for long.
+    fn body(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|k| (k * 31 + i * 7) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn every_size_around_the_read_and_pool_boundaries_arrives_whole_however_it_is_cut() {
+        // The read buffer starts at READ_START, doubles up to READ_CHUNK as reads fill it, and
+        // bodies from POOL_AT go to buffers of their own: sizes on each side of every one of
+        // those, after and between small messages, written in pieces that split headers and
+        // bodies anywhere.
+        let pool_at = zmtp_core::wire::frame::POOL_AT;
+        let mut sizes = vec![0, 1, 255, 256, 257];
+        for edge in [
+            READ_START,
+            4096,
+            8192,
+            16384,
+            32768,
+            READ_CHUNK,
+            pool_at,
+            2 * READ_CHUNK,
+        ] {
+            sizes.extend([edge - 1, edge, edge + 1]);
+        }
+        sizes.extend([200_000, 3, 70_000, 1, 65_000, 9000]);
+        for piece in [1usize, 7, 1000, 65_536] {
+            let socket = Socket::new(SocketType::Pull);
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            let (rd, wr) = tokio::io::split(ours);
+            let shared = socket.shared().clone();
+            let task = tokio::spawn(run(shared, rd, wr, "peer".into(), "duplex".into(), None));
+            let (mut prd, mut pwr) = tokio::io::split(theirs);
+            // Our greeting and READY are read and dropped, so that nothing blocks on them.
+            let drain = tokio::spawn(async move {
+                let mut sink = [0u8; 1024];
+                while prd.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+            });
+            let mut wire = greeting().to_vec();
+            wire.extend_from_slice(&ready(b"PUSH"));
+            for (i, &len) in sizes.iter().enumerate() {
+                let mut frame = BytesMut::new();
+                zmtp_core::wire::frame::encode_header(false, false, len, &mut frame);
+                wire.extend_from_slice(&frame);
+                wire.extend_from_slice(&body(i, len));
+            }
+            let writer = tokio::spawn(async move {
+                for chunk in wire.chunks(piece) {
+                    pwr.write_all(chunk).await.unwrap();
+                }
+                pwr
+            });
+            for (i, &len) in sizes.iter().enumerate() {
+                let msg = tokio::time::timeout(T, socket.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("message {i} ({len} B) in pieces of {piece}"))
+                    .unwrap();
+                assert_eq!(msg.parts().len(), 1);
+                assert!(
+                    msg.parts()[0] == body(i, len),
+                    "message {i} ({len} B) in pieces of {piece} arrived changed"
+                );
+            }
+            let _pwr = writer.await.unwrap();
+            assert!(!task.is_finished(), "the connection is still up");
+            task.abort();
+            drain.abort();
+        }
+    }
 }
