@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -183,6 +184,9 @@ impl FrameQueue {
     }
 }
 
+/// [`OutPipe::queued`] once the pipe is closed.
+const CLOSED: usize = usize::MAX;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -192,6 +196,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct OutPipe {
     state: Mutex<OutState>,
     bound: usize,
+    /// How many messages are queued, written under `state`'s lock, or `CLOSED`: lets
+    /// [`OutPipe::has_room`] answer without the lock (a PUB with `XPUB_NODROP` asks every
+    /// subscriber's pipe before each message).
+    queued: AtomicUsize,
     /// Wakes the connection task, when it waits, as messages arrive.
     readable: Notify,
 }
@@ -222,6 +230,7 @@ impl OutPipe {
         Arc::new(OutPipe {
             state: Mutex::new(state),
             bound: if conflate { usize::MAX } else { bound(hwm) },
+            queued: AtomicUsize::new(0),
             readable: Notify::new(),
         })
     }
@@ -236,6 +245,7 @@ impl OutPipe {
             return Err((PushError::Full, parts));
         }
         state.queue.push(parts);
+        self.queued.store(state.queue.len(), Ordering::Release);
         let wake = std::mem::take(&mut state.reader_waiting);
         drop(state);
         if wake {
@@ -254,6 +264,7 @@ impl OutPipe {
             return Err(PushError::Full);
         }
         state.queue.push_encoded(wire);
+        self.queued.store(state.queue.len(), Ordering::Release);
         let wake = std::mem::take(&mut state.reader_waiting);
         drop(state);
         if wake {
@@ -262,10 +273,12 @@ impl OutPipe {
         Ok(())
     }
 
-    /// Whether one more message would fit.
+    /// Whether one more message would fit. Without the lock: the count read may be a moment
+    /// old, which errs only towards "full" for the one pushing (only pushes raise it), and a
+    /// take that frees room stores the count before its caller announces the room.
     pub(crate) fn has_room(&self) -> bool {
-        let state = lock(&self.state);
-        !state.closed && state.queue.len() < self.bound
+        let queued = self.queued.load(Ordering::Acquire);
+        queued != CLOSED && queued < self.bound
     }
 
     /// Moves up to `max` messages into `out`. Returns whether the pipe was full before, so that
@@ -278,6 +291,9 @@ impl OutPipe {
                 break;
             };
             out.push_back(parts);
+        }
+        if !state.closed {
+            self.queued.store(state.queue.len(), Ordering::Release);
         }
         was_full
     }
@@ -302,6 +318,7 @@ impl OutPipe {
         let mut state = lock(&self.state);
         state.closed = true;
         state.queue.clear();
+        self.queued.store(CLOSED, Ordering::Release);
     }
 }
 
