@@ -237,40 +237,45 @@ impl OutPipe {
 
     /// Queues a message, or gives it back when the pipe is full or closed.
     pub(crate) fn try_push(&self, parts: Parts) -> Result<(), (PushError, Parts)> {
-        let mut state = lock(&self.state);
-        if state.closed {
-            return Err((PushError::Closed, parts));
+        match self.admit() {
+            Ok(mut state) => {
+                state.queue.push(parts);
+                self.pushed(state);
+                Ok(())
+            }
+            Err(e) => Err((e, parts)),
         }
-        if state.queue.len() >= self.bound {
-            return Err((PushError::Full, parts));
-        }
-        state.queue.push(parts);
-        self.queued.store(state.queue.len(), Ordering::Release);
-        let wake = std::mem::take(&mut state.reader_waiting);
-        drop(state);
-        if wake {
-            self.readable.notify_one();
-        }
-        Ok(())
     }
 
     /// Queues a message encoded in advance (see [`Outgoing::Encoded`]), or says why not.
     pub(crate) fn try_push_encoded(&self, wire: Bytes) -> Result<(), PushError> {
-        let mut state = lock(&self.state);
-        if state.closed {
-            return Err(PushError::Closed);
-        }
-        if state.queue.len() >= self.bound {
-            return Err(PushError::Full);
-        }
+        let mut state = self.admit()?;
         state.queue.push_encoded(wire);
+        self.pushed(state);
+        Ok(())
+    }
+
+    /// The locked state when one more message may be queued.
+    fn admit(&self) -> Result<MutexGuard<'_, OutState>, PushError> {
+        let state = lock(&self.state);
+        if state.closed {
+            Err(PushError::Closed)
+        } else if state.queue.len() >= self.bound {
+            Err(PushError::Full)
+        } else {
+            Ok(state)
+        }
+    }
+
+    /// After a push: publishes the count, lets go of the lock, and wakes the connection if it
+    /// waits.
+    fn pushed(&self, mut state: MutexGuard<'_, OutState>) {
         self.queued.store(state.queue.len(), Ordering::Release);
         let wake = std::mem::take(&mut state.reader_waiting);
         drop(state);
         if wake {
             self.readable.notify_one();
         }
-        Ok(())
     }
 
     /// Whether one more message would fit. Without the lock: the count read may be a moment
