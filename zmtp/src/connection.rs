@@ -454,7 +454,13 @@ fn send_outgoing(session: &mut Session, item: Outgoing) {
         Outgoing::Encoded(wire) if session.peer().is_some_and(|p| p.frames_unchanged) => {
             session.send_encoded(wire)
         }
-        encoded => session.send_message(encoded.into_parts()),
+        encoded => match encoded.into_parts() {
+            Some(parts) => session.send_message(parts),
+            None => {
+                tracing::debug!("dropping an encoded message that does not split into parts");
+                return;
+            }
+        },
     };
     if let Err(e) = sent {
         tracing::debug!(error = %e, "dropping outgoing message");

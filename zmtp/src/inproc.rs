@@ -155,7 +155,7 @@ impl Direction<'_> {
                 from_link.room_freed();
             }
             self.held
-                .extend(self.taken.drain(..).map(Outgoing::into_parts));
+                .extend(self.taken.drain(..).filter_map(Outgoing::into_parts));
             if !self.delivers {
                 self.held.clear();
             }

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use zmtp_core::transmit::CHAIN_THRESHOLD;
-use zmtp_core::wire::frame::{encode_message, header_len};
+use zmtp_core::wire::frame::{encode_message, encoded_len};
 
 use crate::pipe::{OutPipe, Parts, PeerMap, PushError};
 
@@ -42,11 +42,6 @@ pub(crate) type PeerId = u64;
 /// ([`Peers::push_each`]). Larger bodies are never copied on their way out (the session chains
 /// them), so encoding those once would add a copy rather than save one.
 const ENCODE_ONCE_BELOW: usize = CHAIN_THRESHOLD;
-
-/// Octets of `parts` as data frames.
-fn encoded_len(parts: &Parts) -> usize {
-    parts.iter().map(|p| header_len(p.len()) + p.len()).sum()
-}
 
 #[derive(Debug)]
 pub(crate) struct PeerEntry {

@@ -69,13 +69,12 @@ pub(crate) enum Outgoing {
 }
 
 impl Outgoing {
-    /// The message's parts, whichever form it travels in.
-    pub(crate) fn into_parts(self) -> Parts {
+    /// The message's parts, whichever form it travels in. `None` only for encoded bytes that
+    /// are not whole data frames, which this crate never makes (`encode_message` only).
+    pub(crate) fn into_parts(self) -> Option<Parts> {
         match self {
-            Outgoing::Parts(parts) => parts,
-            // Encoded by this crate from whole parts, so it always splits back.
-            Outgoing::Encoded(wire) => zmtp_core::wire::frame::split_message(&wire)
-                .unwrap_or_else(|| smallvec::smallvec![wire]),
+            Outgoing::Parts(parts) => Some(parts),
+            Outgoing::Encoded(wire) => zmtp_core::wire::frame::split_message(&wire),
         }
     }
 }
@@ -687,7 +686,7 @@ mod tests {
             ]
         );
         // A connection that cannot send it as it is gets the parts back, sharing the buffer.
-        let back = out.remove(1).unwrap().into_parts();
+        let back = out.remove(1).unwrap().into_parts().unwrap();
         assert_eq!(back, two);
         assert!(wire.as_ptr_range().contains(&back[1].as_ptr()));
         // Conflate keeps the newest, whichever form either is in.

@@ -91,14 +91,18 @@ pub fn encode_header(more: bool, command: bool, len: usize, out: &mut impl BufMu
 /// every frame but the last. What [`Session::send_encoded`](crate::Session::send_encoded)
 /// takes; [`split_message`] reads it back.
 pub fn encode_message(parts: &[Bytes]) -> Bytes {
-    let len = parts.iter().map(|p| header_len(p.len()) + p.len()).sum();
-    let mut out = BytesMut::with_capacity(len);
+    let mut out = BytesMut::with_capacity(encoded_len(parts));
     let last = parts.len().saturating_sub(1);
     for (i, part) in parts.iter().enumerate() {
         encode_header(i < last, false, part.len(), &mut out);
         out.put_slice(part);
     }
     out.freeze()
+}
+
+/// Octets of `parts` as data frames: the length of [`encode_message`]'s result.
+pub fn encoded_len(parts: &[Bytes]) -> usize {
+    parts.iter().map(|p| header_len(p.len()) + p.len()).sum()
 }
 
 /// The parts of a message [`encode_message`] encoded, sharing its buffer. `None` when `wire`
@@ -437,6 +441,7 @@ mod tests {
         let mut want = b"\x01\x02ab\x01\x00\x02\x00\x00\x00\x00\x00\x00\x01\x00".to_vec();
         want.extend_from_slice(&long);
         assert_eq!(&wire[..], &want[..]);
+        assert_eq!(encoded_len(&parts), wire.len());
         // The same bytes the session writes for these parts, frame by frame.
         let mut framed = BytesMut::new();
         for (i, p) in parts.iter().enumerate() {
