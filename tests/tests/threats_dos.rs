@@ -4,7 +4,8 @@
 //! a bounded amount of heap (counted by a global allocator) while legitimate clients keep working.
 //!
 //! One test per attack of the "Hostile peers" issue's table, rows 1-5, 7 and 8 (row 6, the CLI,
-//! is in `cli/tests/hostile.rs`). The tests run one at a time: heap use is measured per process.
+//! is in `cli/tests/hostile.rs`), and row 9, found later: an authenticated subscriber that reads
+//! slowly. The tests run one at a time: heap use is measured per process.
 
 mod hostile;
 
@@ -473,4 +474,80 @@ async fn row8_a_peer_cannot_announce_its_own_user_id() {
         .unwrap();
     assert_eq!(msg.property("User-Id"), None);
     assert_eq!(msg.property("X-Client"), Some("tool"));
+}
+
+/// Row 9: an authenticated subscriber that reads slowly. A CURVE publisher seals each message
+/// for each connection. Its connection used to seal a whole batch taken from the pipe (up to 256
+/// messages) before it looked at its write backlog again, so once such a subscriber read a
+/// little, every megabyte message queued meanwhile was sealed at once: a quarter of a gigabyte
+/// for one slow subscriber. Now it seals only up to the backlog; the rest waits in the pipe as
+/// the one copy the application sent, and arrives whole once the subscriber reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row9_a_slow_subscriber_makes_a_curve_publisher_seal_only_its_backlog() {
+    use zmtp::mechanisms::{CurveClientConfig, CurveKeyPair, CurveServerConfig};
+    let _serial = SERIAL.lock().await;
+    let server_keys = CurveKeyPair::generate().unwrap();
+    let client_keys = CurveKeyPair::generate().unwrap();
+    let (publisher, ep) = bound(
+        SocketType::Pub,
+        SocketOptions {
+            mechanism: Arc::new(CurveServerConfig::new(server_keys.secret.clone())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let subscriber = Socket::with_options(
+        SocketType::Sub,
+        SocketOptions {
+            rcvhwm: 1,
+            mechanism: Arc::new(CurveClientConfig::new(
+                client_keys.secret.clone(),
+                server_keys.public,
+            )),
+            ..Default::default()
+        },
+    );
+    subscriber.subscribe(Bytes::new()).unwrap();
+    subscriber.connect(&ep).await.unwrap();
+    publisher.wait_for_subscribers(1, b"", T).await.unwrap();
+    let payload = Bytes::from(vec![0xAB; MIB]);
+    const SENT: usize = 300;
+    let baseline = heap();
+    let (received, growth) = peak_during(baseline, async {
+        for _ in 0..SENT {
+            publisher.send(payload.clone()).await.unwrap();
+        }
+        // The connection fills its backlog and the kernel's buffers, then waits.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The subscriber reads a few messages, slowly: each frees a little of the backlog.
+        let mut received = 0;
+        for _ in 0..5 {
+            let msg = tokio::time::timeout(T, subscriber.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(msg.parts(), [payload.clone()]);
+            received += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        received
+    })
+    .await;
+    eprintln!(
+        "CURVE PUB, {SENT} x 1 MiB to a subscriber that reads slowly: peak heap growth {} KiB",
+        growth / 1024
+    );
+    // The write backlog and the octets taken from the session once (4 MiB each), the pool's
+    // idle buffers (8 MiB), and on the subscriber's side a message and a read in progress.
+    assert!(growth < 40 * MIB, "peak growth {} KiB", growth / 1024);
+    // Nothing was lost: a PUB drops only at its high-water mark (1000 messages here).
+    let mut received = received;
+    while received < SENT {
+        let msg = tokio::time::timeout(T, subscriber.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg.parts(), [payload.clone()]);
+        received += 1;
+    }
 }

@@ -284,6 +284,14 @@ where
         let can_read = !peer_eof && (!stalled || rbuf.len() < READ_CHUNK);
         let backlog = pending_len + session.pending_transmit();
         let can_take = registered.is_some() && backlog < WRITE_BACKLOG;
+        // Messages a batch brought beyond the backlog go on as soon as there is room, without
+        // waiting for the pipe to announce more.
+        if can_take && !taken.is_empty() {
+            if let Some(reg) = &registered {
+                take_outgoing(&*link, reg, &mut session, &mut taken, pending_len);
+            }
+            continue;
+        }
         // Offer a read as much spare room as the last one filled, doubled (up to READ_CHUNK):
         // the buffer follows the traffic that really arrives.
         if rbuf.capacity() - rbuf.len() < read_room {
@@ -422,7 +430,10 @@ fn hand_up(
 }
 
 /// Moves what the socket queued for this peer into the session, in batches under one lock
-/// each, until the pipe is empty or the write backlog is reached.
+/// each, until the pipe is empty or the write backlog is reached. The backlog is checked after
+/// every message, not every batch: a batch of large messages would otherwise be encoded (for
+/// CURVE, sealed into a buffer each) all at once, far past the backlog. What a batch brought
+/// beyond it stays in `taken`, first in line for the next call.
 fn take_outgoing(
     link: &dyn SocketLink,
     reg: &Registration,
@@ -431,16 +442,16 @@ fn take_outgoing(
     written_backlog: usize,
 ) {
     loop {
+        while let Some(item) = taken.pop_front() {
+            send_outgoing(session, item);
+            if written_backlog + session.pending_transmit() >= WRITE_BACKLOG {
+                return;
+            }
+        }
         if reg.out.take(TAKE_BATCH, taken) {
             link.room_freed();
         }
         if taken.is_empty() {
-            return;
-        }
-        for item in taken.drain(..) {
-            send_outgoing(session, item);
-        }
-        if written_backlog + session.pending_transmit() >= WRITE_BACKLOG {
             return;
         }
     }
