@@ -526,7 +526,7 @@ async fn row9_a_slow_subscriber_makes_a_curve_publisher_seal_only_its_backlog() 
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(msg.parts(), [payload.clone()]);
+            assert_eq!(msg.parts(), std::slice::from_ref(&payload));
             received += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -547,7 +547,7 @@ async fn row9_a_slow_subscriber_makes_a_curve_publisher_seal_only_its_backlog() 
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(msg.parts(), [payload.clone()]);
+        assert_eq!(msg.parts(), std::slice::from_ref(&payload));
         received += 1;
     }
 }
