@@ -512,25 +512,26 @@ async fn row9_a_slow_subscriber_makes_a_curve_publisher_seal_only_its_backlog() 
     publisher.wait_for_subscribers(1, b"", T).await.unwrap();
     let payload = Bytes::from(vec![0xAB; MIB]);
     const SENT: usize = 300;
+    const READ_SLOWLY: usize = 5;
+    let recv_whole = async || {
+        let msg = tokio::time::timeout(T, subscriber.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg.parts(), std::slice::from_ref(&payload));
+    };
     let baseline = heap();
-    let (received, growth) = peak_during(baseline, async {
+    let ((), growth) = peak_during(baseline, async {
         for _ in 0..SENT {
             publisher.send(payload.clone()).await.unwrap();
         }
         // The connection fills its backlog and the kernel's buffers, then waits.
         tokio::time::sleep(Duration::from_millis(300)).await;
         // The subscriber reads a few messages, slowly: each frees a little of the backlog.
-        let mut received = 0;
-        for _ in 0..5 {
-            let msg = tokio::time::timeout(T, subscriber.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(msg.parts(), std::slice::from_ref(&payload));
-            received += 1;
+        for _ in 0..READ_SLOWLY {
+            recv_whole().await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        received
     })
     .await;
     eprintln!(
@@ -541,13 +542,7 @@ async fn row9_a_slow_subscriber_makes_a_curve_publisher_seal_only_its_backlog() 
     // idle buffers (8 MiB), and on the subscriber's side a message and a read in progress.
     assert!(growth < 40 * MIB, "peak growth {} KiB", growth / 1024);
     // Nothing was lost: a PUB drops only at its high-water mark (1000 messages here).
-    let mut received = received;
-    while received < SENT {
-        let msg = tokio::time::timeout(T, subscriber.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(msg.parts(), std::slice::from_ref(&payload));
-        received += 1;
+    for _ in READ_SLOWLY..SENT {
+        recv_whole().await;
     }
 }

@@ -284,14 +284,6 @@ where
         let can_read = !peer_eof && (!stalled || rbuf.len() < READ_CHUNK);
         let backlog = pending_len + session.pending_transmit();
         let can_take = registered.is_some() && backlog < WRITE_BACKLOG;
-        // Messages a batch brought beyond the backlog go on as soon as there is room, without
-        // waiting for the pipe to announce more.
-        if can_take && !taken.is_empty() {
-            if let Some(reg) = &registered {
-                take_outgoing(&*link, reg, &mut session, &mut taken, pending_len);
-            }
-            continue;
-        }
         // Offer a read as much spare room as the last one filled, doubled (up to READ_CHUNK):
         // the buffer follows the traffic that really arrives.
         if rbuf.capacity() - rbuf.len() < read_room {
@@ -349,7 +341,7 @@ where
                 Ok(n) => pending_len -= n,
                 Err(e) => break Error::Io(e.to_string()),
             },
-            _ = outgoing_ready(&registered), if can_take => {
+            _ = outgoing_ready(&registered, !taken.is_empty()), if can_take => {
                 if let Some(reg) = &registered {
                     if fan_out {
                         // Every message a PUB sends wakes all its connections at once: letting
@@ -510,8 +502,11 @@ async fn write_some<W: AsyncWrite + Unpin>(
     Ok(n)
 }
 
-async fn outgoing_ready(registered: &Option<Registration>) {
+/// Resolves once there is something to take: messages a batch brought beyond the write
+/// backlog (`left_over`, at once) or a message in the pipe.
+async fn outgoing_ready(registered: &Option<Registration>, left_over: bool) {
     match registered {
+        Some(_) if left_over => {}
         Some(reg) => reg.out.readable().await,
         None => std::future::pending().await,
     }
