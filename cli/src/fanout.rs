@@ -32,7 +32,7 @@ use zmtp_group::{
     MemberConfig, SigningKey,
 };
 
-use crate::bench::{runtime, Layout};
+use crate::bench::{run_on, Layout};
 use crate::common::Failure;
 
 /// The audiences compared.
@@ -409,8 +409,8 @@ fn ordered(fields: &[(&str, serde_json::Value)]) -> String {
 }
 
 /// `zmtp bench --fanout`: every (audience, mode) case, as a table or one JSON document.
-/// Runs the fan-out cases, the publisher on a runtime of its own laid out as asked (on a
-/// thread of its own, so the caller's runtime only waits).
+/// Runs the fan-out cases, the publisher on a runtime of its own laid out as asked (see
+/// [`run_on`]).
 pub fn run(
     quick: bool,
     runs: usize,
@@ -418,11 +418,9 @@ pub fn run(
     only: Option<&str>,
     layout: Layout,
 ) -> Result<(), Failure> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| runtime(layout)?.block_on(run_cases(quick, runs, json_out, only, layout)))
-            .join()
-            .unwrap_or_else(|_| Err(Failure::other("benchmark thread panicked")))
+    let only = only.map(str::to_owned);
+    run_on(layout, async move {
+        run_cases(quick, runs, json_out, only.as_deref(), layout).await
     })
 }
 
