@@ -4,8 +4,9 @@
 //! a bounded amount of heap (counted by a global allocator) while legitimate clients keep working.
 //!
 //! One test per attack of the "Hostile peers" issue's table, rows 1-5, 7 and 8 (row 6, the CLI,
-//! is in `cli/tests/hostile.rs`), and row 9, found later: an authenticated subscriber that reads
-//! slowly. The tests run one at a time: heap use is measured per process.
+//! is in `cli/tests/hostile.rs`), and rows 9 and 10, found later: an authenticated subscriber that
+//! reads slowly, and a peer whose large messages the application reads slowly. The tests run one
+//! at a time: heap use is measured per process.
 
 mod hostile;
 
@@ -545,4 +546,45 @@ async fn row9_a_slow_subscriber_makes_a_curve_publisher_seal_only_its_backlog() 
     for _ in READ_SLOWLY..SENT {
         recv_whole().await;
     }
+}
+
+/// Row 10: a peer sends large messages faster than the application reads them. The inbox was
+/// bounded in messages only (`rcvhwm`, 1000 by default), so 64 messages of 1 MiB all waited in
+/// memory, and 1000 of 256 MiB (the largest message allowed) could have; now a peer's queue
+/// also stops taking messages at `rcvhwm_octets` (8 MiB), and its connection stops reading.
+/// Nothing is lost: once the application reads, every message arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row10_large_messages_nobody_reads_wait_in_the_kernel_not_in_our_heap() {
+    let _serial = SERIAL.lock().await;
+    const SENT: usize = 64;
+    let (pull, ep) = bound(SocketType::Pull, SocketOptions::default()).await;
+    let mut attacker = connect_from(None, addr_of(&ep)).await.unwrap();
+    handshake(&mut attacker, "PUSH").await;
+    pull.wait_for_peers(1, T).await.unwrap();
+    let body = |i: usize| vec![i as u8; MIB];
+    let baseline = heap();
+    // The attacker's writes block once our side stops reading: they go on in a task.
+    let writer = tokio::spawn(async move {
+        for i in 0..SENT {
+            attacker
+                .write_all(&data_frame(&body(i), false))
+                .await
+                .unwrap();
+        }
+        attacker
+    });
+    let ((), growth) = peak_during(baseline, tokio::time::sleep(Duration::from_millis(500))).await;
+    eprintln!(
+        "PULL, {SENT} x 1 MiB that nobody reads: peak heap growth {} KiB",
+        growth / 1024
+    );
+    // The queue's 8 MiB, the message being read, and the attacker's own next frame (built in
+    // this process); with the bound in messages alone it was the whole 64 MiB (65.6 MiB
+    // measured).
+    assert!(growth < 24 * MIB, "peak growth {} KiB", growth / 1024);
+    for i in 0..SENT {
+        let msg = tokio::time::timeout(T, pull.recv()).await.unwrap().unwrap();
+        assert_eq!(msg.parts(), [Bytes::from(body(i))], "message {i}");
+    }
+    drop(writer.await.unwrap());
 }

@@ -21,6 +21,16 @@ pub struct SocketOptions {
     pub sndhwm: usize,
     /// `ZMQ_RCVHWM`: messages queued for `recv` before connections stop reading (default 1000).
     pub rcvhwm: usize,
+    /// Octets of one peer's messages queued for `recv` before its connection stops reading,
+    /// whatever `rcvhwm` allows (default 8 MiB; 0: no bound but `rcvhwm`). Not a libzmq
+    /// option: with a bound in messages alone, a peer whose messages the application reads
+    /// slowly could make it hold `rcvhwm` times `limits.max_message_size`. A message is taken
+    /// whenever the peer's queue holds less than this, so one of any size allowed still
+    /// arrives; reading resumes once the queue is half empty, in messages and in octets. Of
+    /// the same size as `limits.buffer_pool` by default, so that the large bodies waiting are
+    /// about as many as the pool can take back, and the next ones land in memory already
+    /// mapped.
+    pub rcvhwm_octets: usize,
     /// Size limits (`ZMQ_MAXMSGSIZE` is `limits.max_message_size`).
     pub limits: Limits,
     /// `ZMQ_HANDSHAKE_IVL` (default 30 s; `None` disables).
@@ -168,6 +178,7 @@ impl Default for SocketOptions {
             routing_id: Bytes::new(),
             sndhwm: 1000,
             rcvhwm: 1000,
+            rcvhwm_octets: 8 << 20,
             limits: Limits::default(),
             handshake_ivl: Some(Duration::from_secs(30)),
             heartbeat: Heartbeat::default(),

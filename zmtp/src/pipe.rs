@@ -99,6 +99,8 @@ struct FrameQueue {
     /// Each frame, and how it stands in its message.
     frames: VecDeque<(Bytes, Tag)>,
     messages: usize,
+    /// Octets of the frames queued (their bodies, as the application sees them).
+    octets: usize,
     /// Keep only the newest message.
     conflate: bool,
 }
@@ -114,6 +116,7 @@ impl FrameQueue {
         // Plain pushes: `extend` over a mapped iterator costs several times as much per frame.
         if parts.len() == 1 {
             if let Some(only) = parts.pop() {
+                self.octets += only.len();
                 self.frames.push_back((only, Tag::Last));
             }
             if !parts.spilled() {
@@ -127,6 +130,7 @@ impl FrameQueue {
             for part in parts {
                 left -= 1;
                 let tag = if left > 0 { Tag::More } else { Tag::Last };
+                self.octets += part.len();
                 self.frames.push_back((part, tag));
             }
         }
@@ -137,6 +141,7 @@ impl FrameQueue {
         if self.conflate {
             self.clear();
         }
+        self.octets += wire.len();
         self.frames.push_back((wire, Tag::Encoded));
         self.messages += 1;
     }
@@ -149,6 +154,7 @@ impl FrameQueue {
         self.messages -= 1;
         let mut parts = Parts::new();
         while let Some((part, tag)) = self.frames.pop_front() {
+            self.octets -= part.len();
             parts.push(part);
             if tag != Tag::More {
                 break;
@@ -161,10 +167,10 @@ impl FrameQueue {
         if let Some((_, Tag::Encoded)) = self.frames.front() {
             // Pushed whole and on its own, never in the middle of a message.
             self.messages -= 1;
-            return self
-                .frames
-                .pop_front()
-                .map(|(wire, _)| Outgoing::Encoded(wire));
+            return self.frames.pop_front().map(|(wire, _)| {
+                self.octets -= wire.len();
+                Outgoing::Encoded(wire)
+            });
         }
         self.pop().map(Outgoing::Parts)
     }
@@ -180,6 +186,7 @@ impl FrameQueue {
     fn clear(&mut self) {
         self.frames.clear();
         self.messages = 0;
+        self.octets = 0;
     }
 }
 
@@ -333,6 +340,9 @@ pub(crate) struct Inbox {
     state: Mutex<InboxState>,
     conflate: bool,
     bound: usize,
+    /// Octets one peer's queue may hold before its connection stops delivering (see
+    /// [`Inbox::new`]).
+    octet_bound: usize,
     /// Wakes a waiting receiver.
     readable: Notify,
 }
@@ -379,13 +389,17 @@ pub(crate) enum Delivery {
 }
 
 impl Inbox {
-    /// An inbox holding at most `hwm` messages per peer (0: no limit).
-    /// With `conflate` (ZMQ_CONFLATE), each peer's queue keeps only its newest message.
-    pub(crate) fn new(hwm: usize, conflate: bool) -> Inbox {
+    /// An inbox holding at most `hwm` messages per peer (0: no limit), and taking no more
+    /// from a peer whose queue holds `octets` octets or more (0: no limit): one message is
+    /// always taken while the queue is below that, so the bound is on the octets waiting
+    /// before a message, never on the size of one. With `conflate` (ZMQ_CONFLATE), each peer's
+    /// queue keeps only its newest message.
+    pub(crate) fn new(hwm: usize, octets: usize, conflate: bool) -> Inbox {
         Inbox {
             state: Mutex::new(InboxState::default()),
             conflate,
             bound: if conflate { usize::MAX } else { bound(hwm) },
+            octet_bound: if conflate { usize::MAX } else { bound(octets) },
             readable: Notify::new(),
         }
     }
@@ -438,17 +452,23 @@ impl Inbox {
 
     /// Moves as much of `batch` into the peer's queue as fits.
     pub(crate) fn deliver(&self, peer: PeerId, batch: &mut VecDeque<Parts>) -> Delivery {
-        self.deliver_within(peer, batch, self.bound)
+        self.deliver_within(peer, batch, self.bound, self.octet_bound)
     }
 
     /// Queues all of `batch`, past the high-water mark if need be: for what the socket itself
     /// tells the application about a peer (XPUB's cancellations when it leaves), which is
     /// bounded by the peer's subscription limits and must not be lost to a full queue.
     pub(crate) fn deliver_all(&self, peer: PeerId, batch: &mut VecDeque<Parts>) {
-        self.deliver_within(peer, batch, usize::MAX);
+        self.deliver_within(peer, batch, usize::MAX, usize::MAX);
     }
 
-    fn deliver_within(&self, peer: PeerId, batch: &mut VecDeque<Parts>, bound: usize) -> Delivery {
+    fn deliver_within(
+        &self,
+        peer: PeerId,
+        batch: &mut VecDeque<Parts>,
+        bound: usize,
+        octet_bound: usize,
+    ) -> Delivery {
         let mut state = lock(&self.state);
         let Some(q) = state.peers.get_mut(&peer) else {
             // Not attached (the socket is closing): nothing will read it.
@@ -457,9 +477,13 @@ impl Inbox {
         };
         let was_empty = q.queue.is_empty();
         let room = bound.saturating_sub(q.queue.len());
-        let n = room.min(batch.len());
-        for parts in batch.drain(..n) {
+        let mut n = 0;
+        while n < room && q.queue.octets < octet_bound {
+            let Some(parts) = batch.pop_front() else {
+                break;
+            };
             q.queue.push(parts);
+            n += 1;
         }
         let full = !batch.is_empty();
         q.writer_waiting |= full;
@@ -497,8 +521,12 @@ impl Inbox {
                 parts,
                 properties: q.properties.clone(),
             };
-            // Wake a stalled connection once half its queue is free, not per message.
-            if q.writer_waiting && q.queue.len() <= self.bound / 2 {
+            // Wake a stalled connection once half its queue is free (in messages and in
+            // octets), not per message.
+            if q.writer_waiting
+                && q.queue.len() <= self.bound / 2
+                && q.queue.octets <= self.octet_bound / 2
+            {
                 q.writer_waiting = false;
                 q.room.notify_one();
             }
@@ -655,7 +683,7 @@ mod tests {
             out,
             [Outgoing::Parts(three.clone()), Outgoing::Parts(msg(1))]
         );
-        let inbox = Inbox::new(10, false);
+        let inbox = Inbox::new(10, 0, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [three.clone(), msg(4), three.clone()].into();
         inbox.deliver(1, &mut batch);
@@ -708,7 +736,7 @@ mod tests {
         let mut out = VecDeque::new();
         pipe.take(10, &mut out);
         assert_eq!(out, [Outgoing::Parts(msg(4))]);
-        let inbox = Inbox::new(1, true);
+        let inbox = Inbox::new(1, 0, true);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..5).map(msg).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done, "never full");
@@ -721,7 +749,7 @@ mod tests {
 
     #[test]
     fn discard_all_empties_every_queue_and_frees_a_stalled_writer() {
-        let inbox = Inbox::new(2, false);
+        let inbox = Inbox::new(2, 0, false);
         let room = inbox.attach(1, Bytes::new(), Arc::default());
         inbox.attach(2, Bytes::new(), Arc::default());
         let mut full: VecDeque<Parts> = (0..3).map(msg).collect();
@@ -743,8 +771,48 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_queue_stops_at_its_octet_bound_yet_always_takes_one_message() {
+        let big = |i: u8, n: usize| -> Parts { smallvec::smallvec![Bytes::from(vec![i; n])] };
+        let inbox = Inbox::new(1000, 100, false);
+        let room = inbox.attach(1, Bytes::new(), Arc::default());
+        // 40 + 40 + 40: the third is taken (80 < 100 before it), the fourth is not.
+        let mut batch: VecDeque<Parts> = (0..5).map(|i| big(i, 40)).collect();
+        assert_eq!(inbox.deliver(1, &mut batch), Delivery::Full);
+        assert_eq!((inbox.len(), batch.len()), (3, 2));
+        // One message larger than the whole bound still arrives into an empty queue.
+        let other = Inbox::new(1000, 100, false);
+        other.attach(7, Bytes::new(), Arc::default());
+        let mut huge: VecDeque<Parts> = [big(9, 1000), big(10, 1)].into();
+        assert_eq!(other.deliver(7, &mut huge), Delivery::Full);
+        assert_eq!(other.try_recv().unwrap().parts, big(9, 1000));
+        assert_eq!(other.deliver(7, &mut huge), Delivery::Done);
+        // Multipart messages count every part.
+        let inbox2 = Inbox::new(1000, 100, false);
+        inbox2.attach(3, Bytes::new(), Arc::default());
+        let two: Parts = smallvec::smallvec![Bytes::from(vec![1; 60]), Bytes::from(vec![2; 60])];
+        let mut pair: VecDeque<Parts> = [two.clone(), two.clone()].into();
+        assert_eq!(inbox2.deliver(3, &mut pair), Delivery::Full);
+        assert_eq!(inbox2.len(), 1);
+        // The stalled connection hears of room once the queue is half empty in octets (at most
+        // 50 left), not at the first message read.
+        let n = room.notified();
+        tokio::pin!(n);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert_eq!(inbox.try_recv().unwrap().parts, big(0, 40));
+        assert!(
+            n.as_mut().poll(&mut cx).is_pending(),
+            "80 octets still queued"
+        );
+        assert_eq!(inbox.try_recv().unwrap().parts, big(1, 40));
+        assert!(n.as_mut().poll(&mut cx).is_ready(), "40 octets left");
+        assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done);
+        let order: Vec<Parts> = std::iter::from_fn(|| inbox.try_recv().map(|r| r.parts)).collect();
+        assert_eq!(order, [big(2, 40), big(3, 40), big(4, 40)]);
+    }
+
+    #[test]
     fn xpub_notices_are_queued_past_the_mark() {
-        let inbox = Inbox::new(1, false);
+        let inbox = Inbox::new(1, 0, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..5).map(msg).collect();
         inbox.deliver_all(1, &mut batch);
@@ -759,7 +827,7 @@ mod tests {
             pipe.try_push(smallvec::smallvec![Bytes::from(i.to_be_bytes().to_vec())])
                 .unwrap();
         }
-        let inbox = Inbox::new(0, false);
+        let inbox = Inbox::new(0, 0, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..5000).map(|_| msg(0)).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Done);
@@ -768,7 +836,7 @@ mod tests {
 
     #[test]
     fn the_inbox_reads_peers_in_turn() {
-        let inbox = Inbox::new(100, false);
+        let inbox = Inbox::new(100, 0, false);
         inbox.attach(1, Bytes::new(), Arc::default());
         inbox.attach(2, Bytes::new(), Arc::default());
         let mut one: VecDeque<Parts> = [msg(1), msg(1), msg(1)].into();
@@ -783,7 +851,7 @@ mod tests {
 
     #[test]
     fn a_full_peer_queue_keeps_the_rest_and_wakes_its_connection_at_half() {
-        let inbox = Inbox::new(4, false);
+        let inbox = Inbox::new(4, 0, false);
         let room = inbox.attach(1, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = (0..6).map(msg).collect();
         assert_eq!(inbox.deliver(1, &mut batch), Delivery::Full);
@@ -812,7 +880,7 @@ mod tests {
 
     #[test]
     fn a_detached_peer_is_read_to_the_end() {
-        let inbox = Inbox::new(10, false);
+        let inbox = Inbox::new(10, 0, false);
         inbox.attach(7, Bytes::new(), Arc::default());
         let mut batch: VecDeque<Parts> = [msg(1), msg(2)].into();
         inbox.deliver(7, &mut batch);
@@ -828,7 +896,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_receiver_is_woken_by_a_delivery() {
-        let inbox = Arc::new(Inbox::new(10, false));
+        let inbox = Arc::new(Inbox::new(10, 0, false));
         inbox.attach(1, Bytes::new(), Arc::default());
         let reader = {
             let inbox = inbox.clone();
@@ -846,7 +914,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_waiting_receivers_both_get_a_message() {
-        let inbox = Arc::new(Inbox::new(10, false));
+        let inbox = Arc::new(Inbox::new(10, 0, false));
         inbox.attach(1, Bytes::new(), Arc::default());
         let readers: Vec<_> = (0..2)
             .map(|_| {

@@ -351,7 +351,7 @@ impl Socket {
             None
         };
         config.metadata = options.metadata.clone();
-        let inbox = Inbox::new(options.rcvhwm, options.conflate);
+        let inbox = Inbox::new(options.rcvhwm, options.rcvhwm_octets, options.conflate);
         let pattern = Pattern::new(socket_type, &options);
         Socket {
             shared: Arc::new(Shared {
