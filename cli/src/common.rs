@@ -98,6 +98,10 @@ pub struct SocketArgs {
     /// ZMQ_RCVHWM in messages.
     #[arg(long, value_name = "N")]
     pub rcvhwm: Option<usize>,
+    /// Octets one peer may have waiting to be read before its connection stops reading
+    /// (default 8 MiB; 0: only --rcvhwm bounds it).
+    #[arg(long, value_name = "BYTES")]
+    pub rcvhwm_octets: Option<usize>,
     /// ZMQ_ROUTING_ID (text).
     #[arg(long, value_name = "ID")]
     pub routing_id: Option<String>,
@@ -200,6 +204,9 @@ impl SocketArgs {
         }
         if let Some(n) = self.rcvhwm {
             o.rcvhwm = n;
+        }
+        if let Some(n) = self.rcvhwm_octets {
+            o.rcvhwm_octets = n;
         }
         if let Some(id) = &self.routing_id {
             o.routing_id = Bytes::copy_from_slice(id.as_bytes());
