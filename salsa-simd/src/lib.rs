@@ -430,6 +430,27 @@ mod tests {
         assert_eq!(Backend::available()[0], Backend::Portable);
     }
 
+    /// `scripts/test` runs the CURVE tests again with `ZMTP_SALSA_BACKEND` set to each backend;
+    /// this shows the variable reached the process and was obeyed (a backend the CPU lacks gives
+    /// the detected one).
+    #[test]
+    fn the_selected_backend_is_the_one_forced() {
+        let forced = std::env::var(BACKEND_ENV).ok();
+        let expected = forced
+            .as_deref()
+            .and_then(Backend::parse)
+            .filter(|b| b.is_available())
+            .unwrap_or_else(Backend::detect);
+        assert_eq!(
+            Backend::selected(),
+            expected,
+            "ZMTP_SALSA_BACKEND={forced:?}"
+        );
+        let key = XSalsa20Poly1305Key::new(&[7; 32]);
+        assert_eq!(key.backend(), expected);
+        eprintln!("backend in use: {expected}");
+    }
+
     #[test]
     fn debug_is_redacted() {
         let key = XSalsa20Poly1305Key::with_backend(&[0x42; 32], Backend::Portable).unwrap();
