@@ -434,7 +434,7 @@ mod tests {
     /// this shows the variable reached the process and was obeyed (a backend the CPU lacks gives
     /// the detected one).
     #[test]
-    fn the_selected_backend_is_the_one_forced() {
+    fn curve_boxes_use_the_backend_forced() {
         let forced = std::env::var(BACKEND_ENV).ok();
         let expected = forced
             .as_deref()
