@@ -182,6 +182,7 @@ pub(crate) async fn connect(
     for &addr in addrs {
         let attempt = async {
             let stream = connect_from(addr, source, options).await?;
+            refuse_self_connection(&stream)?;
             tune(&stream, options)?;
             Ok::<_, io::Error>(stream)
         };
@@ -202,6 +203,21 @@ pub(crate) async fn connect(
     }
     Err(last
         .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect").into()))
+}
+
+/// A connect to a local port nobody listens on can meet itself: when the kernel picks that same
+/// port as the connection's own (or a source names it), TCP's simultaneous open joins the
+/// socket to itself. Such a stream is closed at once and reported as refused, so that the
+/// connect is retried and the port is free for the listener that is about to bind it; kept,
+/// it held the port and talked ZMTP to itself.
+fn refuse_self_connection(stream: &TcpStream) -> io::Result<()> {
+    if stream.local_addr()? == stream.peer_addr()? {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "connected to itself: nobody listens on the port",
+        ));
+    }
+    Ok(())
 }
 
 /// libzmq's `tcp_connecter.cpp`: the buffer sizes, then with a source SO_REUSEADDR and a bind

@@ -199,6 +199,35 @@ async fn with_ipv6_a_wildcard_bind_is_dual_stack() {
     assert_eq!(got, ["v4", "v6"]);
 }
 
+/// A connect to a port nobody listens on, from that same port, joins the socket to itself
+/// (TCP's simultaneous open): it used to be reported as CONNECTED and to hold the port, so the
+/// peer that then tried to bind it failed (a flaky interop test showed it, with an ephemeral
+/// port the kernel happened to pick). Now it is closed and retried as a refusal, and the port
+/// stays free for the listener.
+#[tokio::test]
+async fn a_connect_that_meets_itself_is_refused_and_the_port_stays_free() {
+    let port = free_port();
+    let client = socket(SocketType::Sub, false);
+    client.subscribe(bytes::Bytes::new()).unwrap();
+    let mut events = client.monitor(64);
+    client
+        .connect(&format!("tcp://127.0.0.1:{port};127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let (_, before) = until(&mut events, MonitorEvent::ConnectRetried).await;
+    assert!(
+        before.iter().all(|e| e.event != MonitorEvent::Connected),
+        "{before:?}"
+    );
+    client.close(Duration::ZERO).await;
+    // The port is free: a listener binds it.
+    let server = socket(SocketType::Pub, false);
+    server
+        .bind(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn without_ipv6_a_wildcard_bind_is_ipv4_only() {
     let server = socket(SocketType::Pull, false);
