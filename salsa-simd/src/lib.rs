@@ -436,11 +436,7 @@ mod tests {
     #[test]
     fn curve_boxes_use_the_backend_forced() {
         let forced = std::env::var(BACKEND_ENV).ok();
-        let expected = forced
-            .as_deref()
-            .and_then(Backend::parse)
-            .filter(|b| b.is_available())
-            .unwrap_or_else(Backend::detect);
+        let expected = Backend::choose(forced.as_deref());
         assert_eq!(
             Backend::selected(),
             expected,

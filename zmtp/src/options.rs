@@ -178,7 +178,7 @@ impl Default for SocketOptions {
             routing_id: Bytes::new(),
             sndhwm: 1000,
             rcvhwm: 1000,
-            rcvhwm_octets: 8 << 20,
+            rcvhwm_octets: Limits::default().buffer_pool,
             limits: Limits::default(),
             handshake_ivl: Some(Duration::from_secs(30)),
             heartbeat: Heartbeat::default(),

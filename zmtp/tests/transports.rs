@@ -85,6 +85,16 @@ async fn until(
     }
 }
 
+/// Waits for CONNECT_RETRIED and checks that no CONNECTED came before it: the connect was
+/// refused, and is tried again.
+async fn refused_then_retried(rx: &mut mpsc::Receiver<SocketEvent>) {
+    let (_, before) = until(rx, MonitorEvent::ConnectRetried).await;
+    assert!(
+        before.iter().all(|e| e.event != MonitorEvent::Connected),
+        "{before:?}"
+    );
+}
+
 /// What the monitor holds now.
 fn drain(rx: &mut mpsc::Receiver<SocketEvent>) -> Vec<MonitorEvent> {
     std::iter::from_fn(|| rx.try_recv().ok())
@@ -214,11 +224,7 @@ async fn a_connect_that_meets_itself_is_refused_and_the_port_stays_free() {
         .connect(&format!("tcp://127.0.0.1:{port};127.0.0.1:{port}"))
         .await
         .unwrap();
-    let (_, before) = until(&mut events, MonitorEvent::ConnectRetried).await;
-    assert!(
-        before.iter().all(|e| e.event != MonitorEvent::Connected),
-        "{before:?}"
-    );
+    refused_then_retried(&mut events).await;
     client.close(Duration::ZERO).await;
     // The port is free: a listener binds it.
     let server = socket(SocketType::Pub, false);
@@ -254,11 +260,7 @@ async fn without_ipv6_a_wildcard_bind_is_ipv4_only() {
         .await
         .unwrap();
     // Refused, and retried: nobody listens on [::1] at that port.
-    let (_, before) = until(&mut events, MonitorEvent::ConnectRetried).await;
-    assert!(
-        before.iter().all(|e| e.event != MonitorEvent::Connected),
-        "{before:?}"
-    );
+    refused_then_retried(&mut events).await;
     assert_eq!(server.peer_count(), 1);
 }
 
@@ -284,11 +286,7 @@ async fn an_explicit_ipv6_wildcard_without_the_option_takes_ipv6_peers_only() {
         .connect(&format!("tcp://127.0.0.1:{port}"))
         .await
         .unwrap();
-    let (_, before) = until(&mut events, MonitorEvent::ConnectRetried).await;
-    assert!(
-        before.iter().all(|e| e.event != MonitorEvent::Connected),
-        "{before:?}"
-    );
+    refused_then_retried(&mut events).await;
 }
 
 #[tokio::test]
@@ -427,11 +425,7 @@ async fn unbind_closes_the_listener_and_its_connections() {
     let c = socket(SocketType::Push, false);
     let mut c_events = c.monitor(64);
     c.connect(&ep).await.unwrap();
-    let (_, before) = until(&mut c_events, MonitorEvent::ConnectRetried).await;
-    assert!(
-        before.iter().all(|e| e.event != MonitorEvent::Connected),
-        "{before:?}"
-    );
+    refused_then_retried(&mut c_events).await;
     tokio::time::sleep(IVL * 4).await;
     assert_eq!(server.peer_count(), 0);
     let after = drain(&mut events);
