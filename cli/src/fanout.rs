@@ -576,8 +576,16 @@ async fn subscriber(
     }
 }
 
-/// Counts until `want` messages are in, or the socket fails.
-async fn count(sub: Subscriber, want: u64, counts: Arc<Counts>, last: Arc<AtomicU64>, t0: Instant) {
+/// Counts until `want` messages are in, or the socket fails. Hands the subscriber back, still
+/// connected: closing it here would put the publisher's work of tearing the connection down
+/// into the time measured for publishing.
+async fn count(
+    sub: Subscriber,
+    want: u64,
+    counts: Arc<Counts>,
+    last: Arc<AtomicU64>,
+    t0: Instant,
+) -> Subscriber {
     let mark = || last.store(t0.elapsed().as_millis() as u64, Ordering::Relaxed);
     while counts.received.load(Ordering::Relaxed) < want {
         match &sub {
@@ -585,13 +593,13 @@ async fn count(sub: Subscriber, want: u64, counts: Arc<Counts>, last: Arc<Atomic
                 Ok(_) => {
                     counts.received.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(_) => return,
+                Err(_) => break,
             },
             Subscriber::Group(s) => match s.recv().await {
                 Ok(_) => {
                     counts.received.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(GroupError::Socket(_) | GroupError::Closed) => return,
+                Err(GroupError::Socket(_) | GroupError::Closed) => break,
                 Err(_) => {
                     counts.refused.fetch_add(1, Ordering::Relaxed);
                 }
@@ -599,6 +607,7 @@ async fn count(sub: Subscriber, want: u64, counts: Arc<Counts>, last: Arc<Atomic
         }
         mark();
     }
+    sub
 }
 
 /// The child: N subscribers on a small runtime of its own.
@@ -645,10 +654,16 @@ pub fn peer(args: FanoutPeerArgs) -> Result<(), Failure> {
         }
         say("ready")?;
         let mut ended = false;
+        // The subscribers that have every message, kept connected until the report is out.
+        let mut finished = Vec::with_capacity(counts.len());
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         loop {
             tokio::select! {
-                done = counting.join_next() => if done.is_none() { break },
+                done = counting.join_next() => match done {
+                    Some(Ok(sub)) => finished.push(sub),
+                    Some(Err(e)) => return Err(Failure::other(e.to_string())),
+                    None => break,
+                },
                 _ = &mut end, if !ended => ended = true,
                 _ = tick.tick() => {
                     // Once the publisher is done, a quiet half second means nothing more comes.
@@ -678,6 +693,7 @@ pub fn peer(args: FanoutPeerArgs) -> Result<(), Failure> {
             received.iter().min().copied().unwrap_or(0),
         ))?;
         counting.abort_all();
+        drop(finished);
         Ok(())
     })
 }
