@@ -27,8 +27,10 @@ use crate::common::Failure;
     process (CURVE 500000, 150000 and 15000 messages, group keys 20000, 5000 and 1000; a fifth \
     with --quick), and reports the publisher process's CPU time (user+system) per message, the \
     wall time and the fraction delivered, for a CURVE server PUB and for a NULL PUB with group \
-    keys (signed; its coordinator in the same process). The idle column is what the process \
-    spends per second before publishing, keeping its connections (and coordinator) alive.")]
+    keys (signed; its coordinator in the same process). Each case first publishes as many \
+    messages again (at most 5000) unmeasured, until every subscriber has them, so that queues \
+    and write buffers are at their working size. The idle column is what the process spends \
+    per second before publishing, keeping its connections (and coordinator) alive.")]
 pub struct BenchArgs {
     /// Runs per implementation and case (medians are reported).
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -43,9 +45,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// The tokio runtime our sockets run on: one thread for both peers (`current`), or a
-    /// pool of two worker threads (`multi`).
-    #[arg(long, value_enum, default_value_t = Layout::Multi)]
-    pub runtime: Layout,
+    /// pool of two worker threads (`multi`). The default is `multi` for the in-process cases,
+    /// and `current` for --fanout, whose publisher and subscribers are two processes sharing
+    /// the machine (as with --processes, where each process runs a current-thread runtime).
+    #[arg(long, value_enum)]
+    pub runtime: Option<Layout>,
     /// Run each side of every case in its own process (as deployed), libzmq's too; our side
     /// then runs on a current-thread runtime in each process.
     #[arg(long)]
@@ -464,7 +468,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
             runs,
             args.json,
             args.only.as_deref(),
-            args.runtime,
+            args.runtime.unwrap_or(Layout::Current),
         );
     }
     let plan = if args.quick {
@@ -501,7 +505,8 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         cases.push((Case::Latency { size: 64 }, security));
     }
     cases.push((Case::Handshakes, Security::Curve));
-    let layout = match (args.processes, args.runtime) {
+    let runtime = args.runtime.unwrap_or(Layout::Multi);
+    let layout = match (args.processes, runtime) {
         (true, _) => "processes",
         (false, Layout::Current) => "one process, current-thread runtime",
         (false, Layout::Multi) => "one process, multi-thread runtime (2 workers)",
@@ -532,7 +537,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
                 if args.processes {
                     crate::bench_peer::ours(case, security, plan_ref, keys_ref)
                 } else {
-                    run_ours(args.runtime, case, security, plan_ref, keys_ref)
+                    run_ours(runtime, case, security, plan_ref, keys_ref)
                 }
             })?;
             our_runs.push(r);

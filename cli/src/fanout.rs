@@ -6,9 +6,11 @@
 //! subscribers all run in one child process (`zmtp bench-fanout-peer`, hidden from the help),
 //! so that the process CPU time measured here is the publisher's alone. The child reads its
 //! keys from stdin (never its command line), says `ready` once every subscriber is connected
-//! (and, for group keys, holds the key), counts what each subscriber opens, and reports
-//! `done` with the totals once every subscriber has every message, or once the parent said
-//! `end` and nothing more arrived for a moment.
+//! (and, for group keys, holds the key), counts what each subscriber opens, says `warm` once
+//! every subscriber has the unmeasured warm-up messages published first, and reports `done`
+//! with the totals once every subscriber has every message, or once the parent said `end` and
+//! nothing more arrived for a moment. Its subscribers stay connected until that report is out,
+//! so that the publisher's measured time holds no connection teardown.
 //!
 //! The PUB waits for a full subscriber (`ZMQ_XPUB_NODROP`) instead of dropping, so the
 //! publisher goes at the pace of its slowest subscriber and nothing is lost to the high-water
@@ -45,6 +47,11 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_WINDOW: Duration = Duration::from_millis(300);
 /// Below this delivered fraction a row is flagged.
 const LOW_DELIVERY: f64 = 0.9;
+/// At most this many messages are published and delivered, unmeasured, before the measured
+/// ones: enough for every subscriber's queue and write buffer to reach the size the run keeps
+/// them at (a high-water mark's worth), so that what is measured is the steady cost of a
+/// message and not the first touch of that memory.
+const WARMUP_MAX: usize = 5_000;
 
 /// How the publisher protects its messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -92,6 +99,10 @@ pub struct FanoutPeerArgs {
     subscribers: usize,
     #[arg(long)]
     messages: u64,
+    /// Messages published before the measured ones; the child says `warm` once every
+    /// subscriber has them.
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
     /// The PUB's endpoint.
     #[arg(long)]
     endpoint: String,
@@ -161,6 +172,7 @@ impl Peer {
         mode: Mode,
         subscribers: usize,
         messages: usize,
+        warmup: usize,
         endpoint: &str,
         coordinator: Option<&str>,
         keys: &str,
@@ -174,6 +186,8 @@ impl Peer {
             .arg(subscribers.to_string())
             .arg("--messages")
             .arg(messages.to_string())
+            .arg("--warmup")
+            .arg(warmup.to_string())
             .arg("--endpoint")
             .arg(endpoint);
         if let Some(c) = coordinator {
@@ -322,10 +336,12 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
         .bind("tcp://127.0.0.1:*")
         .await
         .map_err(fail("bind"))?;
+    let warmup = messages.min(WARMUP_MAX);
     let mut peer = Peer::spawn(
         mode,
         subscribers,
         messages,
+        warmup,
         &endpoint,
         coordinator_endpoint.as_deref(),
         &keys,
@@ -351,23 +367,38 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
 
     let payload = Bytes::from(vec![0xA5u8; PAYLOAD]);
     let parts = [payload.clone()];
+    let publish = |n: usize| {
+        let (publisher, payload, parts) = (&publisher, &payload, &parts);
+        let publishing = async move {
+            for _ in 0..n {
+                match publisher {
+                    Publisher::Curve(s) => s.send(payload.clone()).await.map_err(fail("send"))?,
+                    Publisher::Group(p) => p
+                        .publish(b"", parts)
+                        .await
+                        .map_err(group_fail("publish"))?,
+                }
+            }
+            Ok::<_, Failure>(())
+        };
+        async move {
+            tokio::time::timeout(TIMEOUT, publishing)
+                .await
+                .map_err(|_| Failure::timeout("publishing did not finish in time"))?
+        }
+    };
+    if warmup > 0 {
+        publish(warmup).await?;
+        let said = peer.line().await?;
+        if said != "warm" {
+            return Err(Failure::other(format!(
+                "bench-fanout-peer said {said:?}, not warm"
+            )));
+        }
+    }
     let cpu_start = process_cpu();
     let start = Instant::now();
-    let publishing = async {
-        for _ in 0..messages {
-            match &publisher {
-                Publisher::Curve(s) => s.send(payload.clone()).await.map_err(fail("send"))?,
-                Publisher::Group(p) => p
-                    .publish(b"", &parts)
-                    .await
-                    .map_err(group_fail("publish"))?,
-            }
-        }
-        Ok::<_, Failure>(())
-    };
-    tokio::time::timeout(TIMEOUT, publishing)
-        .await
-        .map_err(|_| Failure::timeout("publishing did not finish in time"))??;
+    publish(messages).await?;
     peer.tell("end")?;
     let report = peer.line().await?;
     let cpu = process_cpu().saturating_sub(cpu_start);
@@ -389,8 +420,9 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
         // The child's quiet wait after the last message (when some went missing) is not the
         // publisher's time.
         wall: elapsed.saturating_sub(Duration::from_millis(field("idle_ms")?)),
-        delivered: field("received")?,
-        min_delivered: field("min")?,
+        // The warm-up's messages are not counted.
+        delivered: field("received")?.saturating_sub((warmup * subscribers) as u64),
+        min_delivered: field("min")?.saturating_sub(warmup as u64),
         refused: field("refused")?,
         idle,
     };
@@ -650,10 +682,17 @@ pub fn peer(args: FanoutPeerArgs) -> Result<(), Failure> {
         let counts: Vec<Arc<Counts>> = (0..ready.len()).map(|_| Arc::default()).collect();
         let mut counting = tokio::task::JoinSet::new();
         for (sub, c) in ready.into_iter().zip(&counts) {
-            counting.spawn(count(sub, args.messages, c.clone(), last.clone(), t0));
+            counting.spawn(count(
+                sub,
+                args.warmup + args.messages,
+                c.clone(),
+                last.clone(),
+                t0,
+            ));
         }
         say("ready")?;
         let mut ended = false;
+        let mut warm = args.warmup == 0;
         // The subscribers that have every message, kept connected until the report is out.
         let mut finished = Vec::with_capacity(counts.len());
         let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -666,6 +705,14 @@ pub fn peer(args: FanoutPeerArgs) -> Result<(), Failure> {
                 },
                 _ = &mut end, if !ended => ended = true,
                 _ = tick.tick() => {
+                    if !warm
+                        && counts
+                            .iter()
+                            .all(|c| c.received.load(Ordering::Relaxed) >= args.warmup)
+                    {
+                        warm = true;
+                        say("warm")?;
+                    }
                     // Once the publisher is done, a quiet half second means nothing more comes.
                     let idle = t0.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
                     if ended && idle >= 500 {
