@@ -22,7 +22,10 @@ use crate::common::Failure;
     zmtp bench --quick --json\n  \
     zmtp bench --fanout --quick\n\n\
     Cases: PUSH/PULL throughput at 64 B, 1 KiB, 64 KiB, 1 MiB; REQ/REP round trip (64 B); CURVE \
-    handshakes per second; each with NULL and CURVE. Ratios are ours/libzmq.\n\n\
+    handshakes per second; each with NULL and CURVE. Ratios are ours/libzmq. With \
+    --processes the round trips come with a floor: the same payload written to the other \
+    process and read back over plain TCP with blocking calls, no ZMTP (two wake-ups of a \
+    sleeping process per round trip, which an implementation that does not spin pays too).\n\n\
     --fanout instead publishes 64 B messages to 1, 10 and 100 subscribers, all in one other \
     process (CURVE 500000, 150000 and 15000 messages, group keys 20000, 5000 and 1000; a fifth \
     with --quick), and reports the publisher process's CPU time (user+system) per message, the \
@@ -512,6 +515,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         (false, Layout::Multi) => "one process, multi-thread runtime (2 workers)",
     };
     let mut rows = Vec::new();
+    let mut round_trip_size = None;
     if !args.json {
         println!("layout: {layout}");
         println!(
@@ -527,6 +531,9 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
             .is_some_and(|only| !name.contains(only.as_str()))
         {
             continue;
+        }
+        if let (Case::Latency { size }, true) = (case, args.processes) {
+            round_trip_size = Some(size);
         }
         let mut our_runs = Vec::new();
         #[cfg_attr(not(feature = "libzmq"), allow(unused_mut))]
@@ -578,15 +585,37 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
             );
         }
     }
+    // What the machine allows a round trip between two processes, with no ZMTP at all.
+    let floor = match round_trip_size {
+        Some(size) => {
+            let mut runs = Vec::with_capacity(plan.runs);
+            for _ in 0..plan.runs {
+                let (plan_ref, keys_ref) = (&plan, &keys);
+                runs.push(tokio::task::block_in_place(|| {
+                    crate::bench_peer::tcp_round_trip(size, plan_ref.round_trips, keys_ref)
+                })?);
+            }
+            Some((size, median(runs)))
+        }
+        None => None,
+    };
     if args.json {
         println!(
             "{}",
             json!({
                 "runs": plan.runs, "libzmq": cfg!(feature = "libzmq"), "layout": layout,
                 "results": rows,
+                "tcp_round_trip_floor_us": floor.map(|(_, us)| us),
             })
         );
-    } else if !cfg!(feature = "libzmq") {
+    } else if let Some((size, us)) = floor {
+        println!(
+            "floor: a plain TCP round trip of {} between two processes (blocking reads and \
+             writes, no ZMTP): {us:.1} us",
+            human(size)
+        );
+    }
+    if !args.json && !cfg!(feature = "libzmq") {
         println!("(built without the libzmq column: cargo run --release -p zmtp-cli --features libzmq -- bench)");
     }
     Ok(())

@@ -27,6 +27,9 @@ pub enum Implementation {
     Ours,
     /// libzmq, through the in-process bindings (needs `--features libzmq`).
     Libzmq,
+    /// No ZMTP at all: blocking reads and writes of the bare payload on a TCP stream (the
+    /// round-trip case only), the floor the machine sets under both.
+    Tcp,
 }
 
 /// The case a child runs, in a form that fits on a command line.
@@ -319,6 +322,7 @@ pub fn peer(args: PeerArgs) -> Result<(), Failure> {
     drop(stdin);
     match args.implementation {
         Implementation::Ours => peer_ours(&args, server_public, client_secret),
+        Implementation::Tcp => peer_tcp(&args),
         #[cfg(feature = "libzmq")]
         Implementation::Libzmq => reference::peer(&args, server_public, client_secret),
         #[cfg(not(feature = "libzmq"))]
@@ -326,6 +330,81 @@ pub fn peer(args: PeerArgs) -> Result<(), Failure> {
             "built without libzmq: cargo build --release -p zmtp-cli --features libzmq",
         )),
     }
+}
+
+/// The plain-TCP child: echoes `--count` payloads of `--size` octets back as they come.
+fn peer_tcp(args: &PeerArgs) -> Result<(), Failure> {
+    if args.case != CaseKind::Latency {
+        return Err(Failure::usage(
+            "the tcp implementation runs only the latency case",
+        ));
+    }
+    let addr = args
+        .endpoint
+        .strip_prefix("tcp://")
+        .ok_or_else(|| Failure::usage("the tcp implementation needs a tcp:// endpoint"))?;
+    let stream = std::net::TcpStream::connect(addr).map_err(io_fail("connect"))?;
+    echo(stream, args.size, args.count)
+}
+
+/// Reads `count` payloads of `size` octets from `stream`, writing each back.
+fn echo(mut stream: std::net::TcpStream, size: usize, count: usize) -> Result<(), Failure> {
+    use std::io::Read;
+    stream.set_nodelay(true).map_err(io_fail("nodelay"))?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(io_fail("read timeout"))?;
+    let mut buf = vec![0u8; size.max(1)];
+    for _ in 0..count {
+        stream.read_exact(&mut buf).map_err(io_fail("read"))?;
+        stream.write_all(&buf).map_err(io_fail("write"))?;
+    }
+    Ok(())
+}
+
+/// The machine's floor under a round trip between two processes: a payload of `size` octets
+/// written to another process and read back over plain TCP on loopback, with blocking calls
+/// and no ZMTP, `round_trips` times (after one warm-up). Each way, the process that waits is
+/// asleep and must be woken, as any implementation's that does not spin. Microseconds per
+/// round trip.
+pub fn tcp_round_trip(
+    size: usize,
+    round_trips: usize,
+    keys: &(CurveKeyPair, CurveKeyPair),
+) -> Result<f64, Failure> {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io_fail("bind"))?;
+    let addr = listener.local_addr().map_err(io_fail("bind"))?;
+    let count = round_trips + 1;
+    // The child reads keys first, as every bench-peer does; it uses none.
+    let peer = Peer::spawn(
+        Implementation::Tcp,
+        CaseKind::Latency,
+        Security::Null,
+        size,
+        count,
+        &format!("tcp://{addr}"),
+        keys,
+    )?;
+    let (mut stream, _) = listener.accept().map_err(io_fail("accept"))?;
+    stream.set_nodelay(true).map_err(io_fail("nodelay"))?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(io_fail("read timeout"))?;
+    let payload = vec![1u8; size.max(1)];
+    let mut back = vec![0u8; payload.len()];
+    let mut exchange = || -> Result<(), Failure> {
+        stream.write_all(&payload).map_err(io_fail("write"))?;
+        stream.read_exact(&mut back).map_err(io_fail("read"))
+    };
+    exchange()?;
+    let start = Instant::now();
+    for _ in 0..round_trips {
+        exchange()?;
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / round_trips.max(1) as f64;
+    peer.finish()?;
+    Ok(us)
 }
 
 fn say(line: &str) -> Result<(), Failure> {

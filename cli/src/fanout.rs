@@ -373,10 +373,9 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
             for _ in 0..n {
                 match publisher {
                     Publisher::Curve(s) => s.send(payload.clone()).await.map_err(fail("send"))?,
-                    Publisher::Group(p) => p
-                        .publish(b"", parts)
-                        .await
-                        .map_err(group_fail("publish"))?,
+                    Publisher::Group(p) => {
+                        p.publish(b"", parts).await.map_err(group_fail("publish"))?
+                    }
                 }
             }
             Ok::<_, Failure>(())
