@@ -254,6 +254,8 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
     let mut last: Option<u64> = None;
     let mut fresh = true; // the next message is the first of this PULL's life
     let mut gaps = Vec::new();
+    // The first sequence number the current PULL received.
+    let mut first_of_life = 0u64;
     let mut received = 0u64;
     loop {
         let msg = tokio::time::timeout(STALL, pull.recv())
@@ -278,6 +280,7 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
             // Only at the start of a new PULL's life may messages be missing: those that sat in
             // the killed PULL's queues and in the PUSH's queue for the dead connection.
             gaps.push(seq - expected);
+            first_of_life = seq;
             fresh = false;
         } else {
             assert_eq!(
@@ -322,17 +325,22 @@ async fn soak_curve_push_pull_with_the_pull_killed_and_restarted() {
     assert_eq!(lost, gaps.iter().sum::<u64>());
     assert_eq!(gaps[0], 0, "nothing is lost before the first kill");
     // Each restart loses what the queues, the PUSH's write backlog and the socket buffers held
-    // (15,000-60,000 messages here, more on a loaded machine), so a short run may see few.
+    // (15,000-60,000 messages here, up to 150,000 with a fast cipher backend, more on a loaded
+    // machine), so a short run may see few. Fewer than planned are right only when the losses
+    // themselves used up the run: the last PULL began too late for another kill to fall due
+    // before the kill-free last tenth.
+    let planned = if n >= 1_000_000 {
+        3
+    } else if n >= 100_000 {
+        2
+    } else {
+        1
+    };
+    let no_room_for_another =
+        plan.restart_secs.is_none() && first_of_life + plan.restart_messages >= n - n / 10;
     assert!(
-        restarts.count
-            >= if n >= 1_000_000 {
-                3
-            } else if n >= 100_000 {
-                2
-            } else {
-                1
-            },
-        "{} restarts",
+        restarts.count >= planned || (restarts.count >= 1 && no_room_for_another),
+        "{} restarts, the last PULL's first message {first_of_life}",
         restarts.count
     );
     restarts.check_rss("PUSH/PULL");
