@@ -334,6 +334,7 @@ pub fn peer(args: PeerArgs) -> Result<(), Failure> {
 
 /// The plain-TCP child: echoes `--count` payloads of `--size` octets back as they come.
 fn peer_tcp(args: &PeerArgs) -> Result<(), Failure> {
+    use std::io::Read;
     if args.case != CaseKind::Latency {
         return Err(Failure::usage(
             "the tcp implementation runs only the latency case",
@@ -343,23 +344,23 @@ fn peer_tcp(args: &PeerArgs) -> Result<(), Failure> {
         .endpoint
         .strip_prefix("tcp://")
         .ok_or_else(|| Failure::usage("the tcp implementation needs a tcp:// endpoint"))?;
-    let stream = std::net::TcpStream::connect(addr).map_err(io_fail("connect"))?;
-    echo(stream, args.size, args.count)
-}
-
-/// Reads `count` payloads of `size` octets from `stream`, writing each back.
-fn echo(mut stream: std::net::TcpStream, size: usize, count: usize) -> Result<(), Failure> {
-    use std::io::Read;
-    stream.set_nodelay(true).map_err(io_fail("nodelay"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(io_fail("read timeout"))?;
-    let mut buf = vec![0u8; size.max(1)];
-    for _ in 0..count {
+    let mut stream = plain(std::net::TcpStream::connect(addr).map_err(io_fail("connect"))?)?;
+    let mut buf = vec![0u8; args.size.max(1)];
+    for _ in 0..args.count {
         stream.read_exact(&mut buf).map_err(io_fail("read"))?;
         stream.write_all(&buf).map_err(io_fail("write"))?;
     }
     Ok(())
+}
+
+/// A plain-TCP stream set up alike on both sides: no Nagle delay, blocking reads that give up
+/// after the case's timeout.
+fn plain(stream: std::net::TcpStream) -> Result<std::net::TcpStream, Failure> {
+    stream.set_nodelay(true).map_err(io_fail("nodelay"))?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(io_fail("read timeout"))?;
+    Ok(stream)
 }
 
 /// The machine's floor under a round trip between two processes: a payload of `size` octets
@@ -386,11 +387,7 @@ pub fn tcp_round_trip(
         &format!("tcp://{addr}"),
         keys,
     )?;
-    let (mut stream, _) = listener.accept().map_err(io_fail("accept"))?;
-    stream.set_nodelay(true).map_err(io_fail("nodelay"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(io_fail("read timeout"))?;
+    let mut stream = plain(listener.accept().map_err(io_fail("accept"))?.0)?;
     let payload = vec![1u8; size.max(1)];
     let mut back = vec![0u8; payload.len()];
     let mut exchange = || -> Result<(), Failure> {

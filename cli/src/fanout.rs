@@ -229,6 +229,18 @@ impl Peer {
         }
     }
 
+    /// Reads the next line, which must be `want`.
+    async fn expect(&mut self, want: &str) -> Result<(), Failure> {
+        let said = self.line().await?;
+        if said == want {
+            Ok(())
+        } else {
+            Err(Failure::other(format!(
+                "bench-fanout-peer said {said:?}, not {want}"
+            )))
+        }
+    }
+
     fn tell(&mut self, word: &str) -> Result<(), Failure> {
         self.stdin
             .write_all(format!("{word}\n").as_bytes())
@@ -346,12 +358,7 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
         coordinator_endpoint.as_deref(),
         &keys,
     )?;
-    let said = peer.line().await?;
-    if said != "ready" {
-        return Err(Failure::other(format!(
-            "bench-fanout-peer said {said:?}, not ready"
-        )));
-    }
+    peer.expect("ready").await?;
     publisher
         .socket()
         .wait_for_subscribers(subscribers, b"", TIMEOUT)
@@ -366,38 +373,13 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
         / idle_start.1.elapsed().as_secs_f64();
 
     let payload = Bytes::from(vec![0xA5u8; PAYLOAD]);
-    let parts = [payload.clone()];
-    let publish = |n: usize| {
-        let (publisher, payload, parts) = (&publisher, &payload, &parts);
-        let publishing = async move {
-            for _ in 0..n {
-                match publisher {
-                    Publisher::Curve(s) => s.send(payload.clone()).await.map_err(fail("send"))?,
-                    Publisher::Group(p) => {
-                        p.publish(b"", parts).await.map_err(group_fail("publish"))?
-                    }
-                }
-            }
-            Ok::<_, Failure>(())
-        };
-        async move {
-            tokio::time::timeout(TIMEOUT, publishing)
-                .await
-                .map_err(|_| Failure::timeout("publishing did not finish in time"))?
-        }
-    };
     if warmup > 0 {
-        publish(warmup).await?;
-        let said = peer.line().await?;
-        if said != "warm" {
-            return Err(Failure::other(format!(
-                "bench-fanout-peer said {said:?}, not warm"
-            )));
-        }
+        publish(&publisher, &payload, warmup).await?;
+        peer.expect("warm").await?;
     }
     let cpu_start = process_cpu();
     let start = Instant::now();
-    publish(messages).await?;
+    publish(&publisher, &payload, messages).await?;
     peer.tell("end")?;
     let report = peer.line().await?;
     let cpu = process_cpu().saturating_sub(cpu_start);
@@ -428,6 +410,26 @@ async fn case(mode: Mode, subscribers: usize, messages: usize) -> Result<Outcome
     peer.finish().await?;
     drop(coordinator);
     Ok(outcome)
+}
+
+/// Publishes `n` messages of `payload`, within the case's time limit.
+async fn publish(publisher: &Publisher, payload: &Bytes, n: usize) -> Result<(), Failure> {
+    let parts = [payload.clone()];
+    let publishing = async {
+        for _ in 0..n {
+            match publisher {
+                Publisher::Curve(s) => s.send(payload.clone()).await.map_err(fail("send"))?,
+                Publisher::Group(p) => p
+                    .publish(b"", &parts)
+                    .await
+                    .map_err(group_fail("publish"))?,
+            }
+        }
+        Ok::<_, Failure>(())
+    };
+    tokio::time::timeout(TIMEOUT, publishing)
+        .await
+        .map_err(|_| Failure::timeout("publishing did not finish in time"))?
 }
 
 /// A JSON object with its fields in the order given (the first ones are what readers look for).
