@@ -387,7 +387,26 @@ pub fn tcp_round_trip(
         &format!("tcp://{addr}"),
         keys,
     )?;
-    let mut stream = plain(listener.accept().map_err(io_fail("accept"))?.0)?;
+    // Accepted without blocking, so that a child that never connects fails the case rather
+    // than hangs it.
+    listener
+        .set_nonblocking(true)
+        .map_err(io_fail("listener"))?;
+    let waited = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if waited.elapsed() >= TIMEOUT {
+                    return Err(Failure::timeout("the plain-TCP bench-peer never connected"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(io_fail("accept")(e)),
+        }
+    };
+    stream.set_nonblocking(false).map_err(io_fail("accept"))?;
+    let mut stream = plain(stream)?;
     let payload = vec![1u8; size.max(1)];
     let mut back = vec![0u8; payload.len()];
     let mut exchange = || -> Result<(), Failure> {
